@@ -1,0 +1,139 @@
+/**
+ * Core types shared by every module (see ARCHITECTURE.md "Core types").
+ * Labels are always the dataset's own ids; class orders only decide which classes form which task.
+ */
+
+/** A block of feature vectors (row-major, `count` rows of `dim` floats) with their labels. */
+export interface Features {
+  x: Float32Array;
+  y: Int32Array;
+  count: number;
+  dim: number;
+}
+
+/** One increment of the stream. */
+export interface Experience {
+  /** 0-based task id. */
+  index: number;
+  /** Classes introduced by this experience (original label ids), in class-order position order. */
+  classes: number[];
+  /** Features + labels of the new classes' training samples. */
+  train: Features;
+}
+
+/** Events a learner may emit while it learns (training progress). Rendered by the CLI, not stored. */
+export type LearnerEvent =
+  | { type: 'epoch'; task: number; epoch: number; epochs: number; loss: number; phase?: string }
+  | { type: 'message'; text: string };
+
+export interface LearnContext {
+  /** Called with training progress; may be a no-op. */
+  emit(event: LearnerEvent): void;
+}
+
+export interface Learner {
+  readonly name: string;
+  /** Consume one experience; resolves when the learner is ready to be evaluated. */
+  learn(exp: Experience, ctx?: LearnContext): Promise<void>;
+  /** Predict labels (original ids, only classes seen so far) for every row of `x`. */
+  predict(x: Features): Int32Array;
+  /** The options actually in force (defaults filled in), stored in the run record. */
+  options(): Record<string, unknown>;
+  /** What the learner keeps between increments (for the record: per-class counts, dims, exemplars, ...). */
+  stateSummary(): Record<string, unknown>;
+  /** Free tensors. */
+  dispose(): void;
+}
+
+/** Canonical in-memory image split: uint8 pixels, HWC interleaved per image, images back to back. */
+export interface ImageSplit {
+  images: Uint8Array;
+  labels: Int32Array;
+  /** Optional second label set (CIFAR-100 coarse labels). */
+  coarseLabels?: Int32Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface ImageDataset {
+  /** Dataset id, e.g. "cifar100", "fashion-mnist", "mnist-embedded". */
+  name: string;
+  numClasses: number;
+  classNames?: string[];
+  train: ImageSplit;
+  test: ImageSplit;
+  /** Where it came from (path or URL) and how it was checked; stored in run records. */
+  source: { location: string; verified: 'checksum' | 'structure' | 'embedded' };
+}
+
+/** One row of the accuracy matrix plus everything needed to recompute aggregates later. */
+export interface IncrementResult {
+  /** 0-based task id t. */
+  task: number;
+  /** Classes introduced by task t. */
+  classes: number[];
+  /** Number of classes seen after task t. */
+  seenClasses: number;
+  /** R[t][i] for i = 0..t (percent, top-1, predicting among all seen classes). */
+  accuracyRow: number[];
+  /** A_t: sample-weighted accuracy over all seen-class test samples (percent). */
+  accuracy: number;
+  /** Accuracy on classes of tasks < t (percent); null at t = 0. */
+  oldAccuracy: number | null;
+  /** Accuracy on classes of task t (percent). */
+  newAccuracy: number;
+  /** correct[c] for every seen class c (original label id as string key). */
+  correctPerClass: Record<string, number>;
+  /** total test samples per seen class. */
+  totalPerClass: Record<string, number>;
+  /** Wall time of learn() and of evaluation for this increment (ms). */
+  learnMs: number;
+  evalMs: number;
+  /** Learner state summary after the increment. */
+  learnerState?: Record<string, unknown>;
+}
+
+export type ForgettingDefinition = 'max-prev' | 'max-all' | 'first';
+
+export interface RunSummary {
+  tasks: number;
+  finalAccuracy: number; // A_T
+  averageIncrementalAccuracy: number; // Ā, first task included
+  forgetting: Record<ForgettingDefinition, number | null>; // F_T per definition (null when T = 1)
+  /** F_t for t = 1..T-1 (0-based task index t >= 1) under each definition. */
+  forgettingCurve: Record<ForgettingDefinition, number[]>;
+  bwt: number | null;
+  totalMs: number;
+}
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
+
+export interface RunRecord {
+  id: string;
+  kind: 'run';
+  createdAt: string;
+  updatedAt: string;
+  status: RunStatus;
+  /** Set when status is failed/interrupted. */
+  error?: string;
+  pid: number;
+  host: string;
+  scenario: {
+    name: string;
+    dataset: string;
+    split: string; // e.g. "B0-Inc10"
+    taskClasses: number[][];
+    order: { id: string; seed: number | null; classes: number[] };
+  };
+  method: string;
+  methodOptions: Record<string, unknown>;
+  trainSeed: number;
+  backbone: { id: string; preprocessing: string; dim: number; featureCacheId: string };
+  backend: string;
+  clVersion: string;
+  command: string[];
+  increments: IncrementResult[];
+  summary?: RunSummary;
+}
