@@ -1,0 +1,415 @@
+/**
+ * NMC: nearest class mean over frozen features (methods/nmc.md).
+ *   janson    — Janson et al., arXiv 2210.04428: L2-normalise each feature, average, do not
+ *               re-normalise, predict argmin ‖ẑ − μ_c‖₂ (nmc.md §2).
+ *   simplecil — Zhou et al., arXiv 2303.07338 (SimpleCIL): average raw features, predict
+ *               argmax cos(z, p_c).
+ *   custom    — any combination of normalize / metric / renormalizePrototypes.
+ * State per class: running sum S_c (Float64Array, or float32 + Kahan compensation) and count N_c;
+ * rows in arrival order, so ties go to the class that arrived first. Prediction runs as a dense
+ * layer on tfjs, rebuilt lazily after every update.
+ */
+import { UserError } from '../errors.js';
+import { tf } from '../tf.js';
+import type { Experience, Features, Learner } from '../types.js';
+import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+
+export type NmcVariant = 'janson' | 'simplecil' | 'custom';
+export type NmcMetric = 'euclidean' | 'cosine';
+export type NmcAccumulator = 'float64' | 'kahan32';
+
+/** The resolved configuration in force (also what `options()` reports). */
+export interface NmcConfig {
+  variant: NmcVariant;
+  normalize: boolean;
+  metric: NmcMetric;
+  renormalizePrototypes: boolean;
+  accumulator: NmcAccumulator;
+}
+
+type Preset = Pick<NmcConfig, 'normalize' | 'metric' | 'renormalizePrototypes'>;
+
+/** What the named variants fix (nmc.md §5). `custom` starts from janson's values for 'auto'. */
+export const NMC_PRESETS: Readonly<Record<'janson' | 'simplecil', Preset>> = Object.freeze({
+  janson: { normalize: true, metric: 'euclidean', renormalizePrototypes: false },
+  simplecil: { normalize: false, metric: 'cosine', renormalizePrototypes: false },
+});
+
+const EPS = 1e-12;
+/** Rows per tfjs chunk in predict (bounds peak memory for large test sets). */
+export const PREDICT_CHUNK = 4096;
+
+export const nmcOptionDefs: OptionDef[] = [
+  {
+    name: 'variant',
+    type: 'string',
+    default: 'janson',
+    choices: ['janson', 'simplecil', 'custom'],
+    help:
+      'janson: L2-normalised features, Euclidean distance to un-normalised means (Janson et al.); ' +
+      'simplecil: raw-feature means, cosine (SimpleCIL); custom: set normalize/metric/renormalize-prototypes yourself. ' +
+      'janson and simplecil fix those three options: a contradicting value is an error (use --variant custom)',
+  },
+  {
+    name: 'normalize',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'true', 'false'],
+    help: 'L2-normalise each feature before accumulating; auto = the variant preset (janson true, simplecil false, custom true)',
+  },
+  {
+    name: 'metric',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'euclidean', 'cosine'],
+    help: 'decision rule; auto = the variant preset (janson euclidean, simplecil cosine, custom euclidean)',
+  },
+  {
+    name: 'renormalizePrototypes',
+    type: 'boolean',
+    default: false,
+    help: 'unit-norm prototypes before the Euclidean rule (then equal to cosine); only with --variant custom',
+  },
+  {
+    name: 'accumulator',
+    type: 'string',
+    default: 'float64',
+    choices: ['float64', 'kahan32'],
+    help: 'per-class sum precision: float64 (bit-stable) or float32 with Kahan compensation',
+  },
+];
+
+function triState(v: unknown, name: string): boolean | 'auto' {
+  if (v === undefined || v === 'auto') return 'auto';
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new UserError(`nmc option ${name}=${String(v)} is not auto, true or false`, `use --${name} auto|true|false`);
+}
+
+/**
+ * Resolve method options into a consistent NmcConfig. Named variants fix normalize, metric and
+ * renormalizePrototypes; an explicit contradicting value is a UserError pointing at --variant custom.
+ */
+export function nmcConfig(options: Partial<MethodOptions> = {}): NmcConfig {
+  const variant = (options.variant ?? 'janson') as NmcVariant;
+  if (!['janson', 'simplecil', 'custom'].includes(variant)) {
+    throw new UserError(`nmc option variant=${String(variant)} is unknown`, 'use --variant janson, simplecil or custom');
+  }
+  const accumulator = (options.accumulator ?? 'float64') as NmcAccumulator;
+  if (accumulator !== 'float64' && accumulator !== 'kahan32') {
+    throw new UserError(`nmc option accumulator=${String(accumulator)} is unknown`, 'use --accumulator float64 or kahan32');
+  }
+  const normalize = triState(options.normalize, 'normalize');
+  const metric = (options.metric ?? 'auto') as NmcMetric | 'auto';
+  if (!['auto', 'euclidean', 'cosine'].includes(metric)) {
+    throw new UserError(`nmc option metric=${String(metric)} is unknown`, 'use --metric auto, euclidean or cosine');
+  }
+  const renorm = triState(options.renormalizePrototypes, 'renormalize-prototypes');
+  const preset = NMC_PRESETS[variant === 'custom' ? 'janson' : variant];
+  if (variant !== 'custom') {
+    const clash: string[] = [];
+    if (normalize !== 'auto' && normalize !== preset.normalize) clash.push(`--normalize ${normalize}`);
+    if (metric !== 'auto' && metric !== preset.metric) clash.push(`--metric ${metric}`);
+    if (renorm !== 'auto' && renorm !== preset.renormalizePrototypes) clash.push(`--renormalize-prototypes ${renorm}`);
+    if (clash.length > 0) {
+      throw new UserError(
+        `nmc: ${clash.join(' and ')} contradicts --variant ${variant} (normalize ${preset.normalize}, metric ${preset.metric}, ` +
+          `renormalize-prototypes ${preset.renormalizePrototypes})`,
+        `add --variant custom to combine the options freely, or drop ${clash.join(' ')}`,
+      );
+    }
+  }
+  return {
+    variant,
+    normalize: normalize === 'auto' ? preset.normalize : normalize,
+    metric: metric === 'auto' ? preset.metric : metric,
+    renormalizePrototypes: renorm === 'auto' ? preset.renormalizePrototypes : renorm,
+    accumulator,
+  };
+}
+
+/** A readable name of the decision rule, for the run record. */
+export function nmcRule(c: NmcConfig): string {
+  const feats = c.normalize ? 'L2-normalised features' : 'raw features';
+  if (c.metric === 'cosine') return `${feats}, cosine to the class means`;
+  return `${feats}, Euclidean distance to ${c.renormalizePrototypes ? 'unit-norm' : 'un-normalised'} class means`;
+}
+
+interface ClassSlot {
+  label: number;
+  count: number;
+  /** Σ of (normalised) features: float64, or float32 values under kahan32. */
+  sum: Float64Array | Float32Array;
+  /** Kahan compensation (kahan32 only). */
+  comp: Float32Array | null;
+}
+
+/** Checkpoint (plain JSON). */
+export interface NmcState {
+  format: 'cl-nmc';
+  version: 1;
+  config: NmcConfig;
+  dim: number;
+  /** In arrival order (row order: tie-breaking). */
+  classes: { label: number; count: number; sum: number[]; compensation?: number[] }[];
+}
+
+const f32 = Math.fround;
+
+export class NmcLearner implements Learner {
+  readonly name = 'nmc';
+  readonly config: NmcConfig;
+  private slots: ClassSlot[] = [];
+  private byLabel = new Map<number, ClassSlot>();
+  private layer: { w: tf.Tensor2D; b: tf.Tensor1D | null; labels: Int32Array } | null = null;
+  private scratch: Float64Array;
+
+  constructor(
+    config: Partial<MethodOptions> | NmcConfig,
+    readonly dim: number,
+  ) {
+    if (!Number.isInteger(dim) || dim < 1) throw new Error(`nmc: feature dimension must be a positive integer, got ${dim}`);
+    this.config = nmcConfig(config as Partial<MethodOptions>);
+    this.scratch = new Float64Array(dim);
+  }
+
+  private slot(label: number): ClassSlot {
+    let s = this.byLabel.get(label);
+    if (!s) {
+      const kahan = this.config.accumulator === 'kahan32';
+      s = {
+        label,
+        count: 0,
+        sum: kahan ? new Float32Array(this.dim) : new Float64Array(this.dim),
+        comp: kahan ? new Float32Array(this.dim) : null,
+      };
+      this.slots.push(s);
+      this.byLabel.set(label, s);
+    }
+    return s;
+  }
+
+  private checkDim(f: Features, what: string): void {
+    if (f.dim !== this.dim) {
+      throw new UserError(
+        `nmc: ${what} features have dimension ${f.dim} but the learner was built for ${this.dim}`,
+        'use the same backbone / feature cache for training and evaluation',
+      );
+    }
+  }
+
+  /**
+   * Task-free update (nmc.md §2 "Task-free"): S_y += ẑ (or z), N_y += 1 for every row. New labels
+   * take rows in order of first appearance. Marks the dense layer for rebuild.
+   */
+  learnBatch(features: Features): void {
+    this.checkDim(features, 'training');
+    const { x, y, dim } = features;
+    const z = this.scratch;
+    for (let i = 0; i < features.count; i++) {
+      const s = this.slot(y[i]);
+      const off = i * dim;
+      let scale = 1;
+      if (this.config.normalize) {
+        let n2 = 0;
+        for (let d = 0; d < dim; d++) n2 += x[off + d] * x[off + d];
+        scale = 1 / Math.max(Math.sqrt(n2), EPS); // ẑ = z / max(‖z‖₂, 1e-12)
+      }
+      for (let d = 0; d < dim; d++) z[d] = x[off + d] * scale;
+      if (s.comp) {
+        // Kahan summation in float32.
+        const sum = s.sum, c = s.comp;
+        for (let d = 0; d < dim; d++) {
+          const yv = f32(f32(z[d]) - c[d]);
+          const t = f32(sum[d] + yv);
+          c[d] = f32(f32(t - sum[d]) - yv);
+          sum[d] = t;
+        }
+      } else {
+        const sum = s.sum;
+        for (let d = 0; d < dim; d++) sum[d] += z[d];
+      }
+      s.count++;
+    }
+    if (features.count > 0) this.invalidate();
+  }
+
+  async learn(exp: Experience): Promise<void> {
+    const train = exp.train;
+    // Rows follow the class order of the experience (tie-breaking), not sample order.
+    const present = new Set(train.y);
+    for (const c of exp.classes) if (present.has(c)) this.slot(c);
+    this.learnBatch(train);
+  }
+
+  /** Labels in row (arrival) order. */
+  labels(): number[] {
+    return this.slots.map((s) => s.label);
+  }
+
+  count(label: number): number {
+    return this.byLabel.get(label)?.count ?? 0;
+  }
+
+  /** The class mean S_c / N_c (float64, before any re-normalisation); null for an unseen class. */
+  mean(label: number): Float64Array | null {
+    const s = this.byLabel.get(label);
+    if (!s || s.count === 0) return null;
+    const m = new Float64Array(this.dim);
+    for (let d = 0; d < this.dim; d++) m[d] = s.sum[d] / s.count;
+    return m;
+  }
+
+  private invalidate(): void {
+    if (this.layer) {
+      this.layer.w.dispose();
+      this.layer.b?.dispose();
+      this.layer = null;
+    }
+  }
+
+  /**
+   * Dense layer (nmc.md §2 "Batched inference"): Euclidean rule as argmax_c (2·ẑ·μ_c − ‖μ_c‖²),
+   * cosine as argmax_c ẑ·p_c/‖p_c‖. W is D×K, columns in arrival order.
+   */
+  private buildLayer(): NonNullable<NmcLearner['layer']> {
+    if (this.layer) return this.layer;
+    const seen = this.slots.filter((s) => s.count > 0);
+    const K = seen.length;
+    const D = this.dim;
+    const w = new Float32Array(D * K);
+    const b = new Float32Array(K);
+    const mu = new Float64Array(D);
+    seen.forEach((s, k) => {
+      let n2 = 0;
+      for (let d = 0; d < D; d++) {
+        mu[d] = s.sum[d] / s.count;
+        n2 += mu[d] * mu[d];
+      }
+      const cosine = this.config.metric === 'cosine';
+      const unit = cosine || this.config.renormalizePrototypes;
+      const inv = unit ? 1 / Math.max(Math.sqrt(n2), EPS) : 1;
+      const factor = cosine ? inv : 2 * inv;
+      for (let d = 0; d < D; d++) w[d * K + k] = mu[d] * factor;
+      if (!cosine) b[k] = unit ? -(n2 * inv * inv) : -n2;
+    });
+    this.layer = {
+      w: tf.tensor2d(w, [D, K]),
+      b: this.config.metric === 'cosine' ? null : tf.tensor1d(b),
+      labels: Int32Array.from(seen, (s) => s.label),
+    };
+    return this.layer;
+  }
+
+  predict(x: Features): Int32Array {
+    this.checkDim(x, 'test');
+    if (!this.slots.some((s) => s.count > 0)) {
+      throw new Error('nmc: predict() called before any class was learned');
+    }
+    const { w, b, labels } = this.buildLayer();
+    const normInput = this.config.normalize || this.config.metric === 'cosine';
+    const out = new Int32Array(x.count);
+    for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
+      const n = Math.min(PREDICT_CHUNK, x.count - start);
+      const idx = tf.tidy(() => {
+        let q: tf.Tensor2D = tf.tensor2d(x.x.subarray(start * x.dim, (start + n) * x.dim), [n, x.dim]);
+        if (normInput) q = tf.div(q, tf.maximum(tf.norm(q, 'euclidean', 1, true), EPS));
+        let scores: tf.Tensor2D = tf.matMul(q, w);
+        if (b) scores = tf.add(scores, b);
+        return tf.argMax(scores, 1); // first maximum = earliest class on ties
+      });
+      const rows = idx.dataSync();
+      idx.dispose();
+      for (let i = 0; i < n; i++) out[start + i] = labels[rows[i]];
+    }
+    return out;
+  }
+
+  options(): Record<string, unknown> {
+    return { ...this.config };
+  }
+
+  stateSummary(): Record<string, unknown> {
+    const counts: Record<string, number> = {};
+    for (const s of this.slots) counts[String(s.label)] = s.count;
+    const bytesPerClass = this.dim * 8; // one Float64Array, or float32 sum + float32 compensation
+    return {
+      rule: nmcRule(this.config),
+      classes: this.slots.length,
+      labels: this.labels(),
+      countsPerClass: counts,
+      samples: this.slots.reduce((a, s) => a + s.count, 0),
+      dim: this.dim,
+      bytes: this.slots.length * bytesPerClass,
+    };
+  }
+
+  getState(): NmcState {
+    return {
+      format: 'cl-nmc',
+      version: 1,
+      config: { ...this.config },
+      dim: this.dim,
+      classes: this.slots.map((s) => ({
+        label: s.label,
+        count: s.count,
+        sum: Array.from(s.sum),
+        ...(s.comp ? { compensation: Array.from(s.comp) } : {}),
+      })),
+    };
+  }
+
+  /** Replace the state with a checkpoint from getState() (same options and dimension required). */
+  setState(state: unknown): void {
+    const bad = (why: string): UserError =>
+      new UserError(`nmc checkpoint is unusable: ${why}`, 'resume with the method options and backbone the run was started with, or start a new run');
+    const st = state as Partial<NmcState> | null;
+    if (!st || typeof st !== 'object' || st.format !== 'cl-nmc' || st.version !== 1) throw bad('not an nmc state (format cl-nmc, version 1)');
+    if (st.dim !== this.dim) throw bad(`feature dimension ${String(st.dim)}, learner has ${this.dim}`);
+    const cfg = st.config as Partial<NmcConfig> | undefined;
+    for (const k of Object.keys(this.config) as (keyof NmcConfig)[]) {
+      if (!cfg || cfg[k] !== this.config[k]) throw bad(`option ${k} was ${String(cfg?.[k])}, now ${String(this.config[k])}`);
+    }
+    if (!Array.isArray(st.classes)) throw bad('no class list');
+    const kahan = this.config.accumulator === 'kahan32';
+    const slots: ClassSlot[] = [];
+    const byLabel = new Map<number, ClassSlot>();
+    for (const c of st.classes) {
+      if (!Number.isInteger(c.label) || byLabel.has(c.label)) throw bad(`class label ${String(c.label)} is not a unique integer`);
+      if (!Number.isInteger(c.count) || c.count < 0) throw bad(`class ${c.label}: count ${String(c.count)}`);
+      if (!Array.isArray(c.sum) || c.sum.length !== this.dim || !c.sum.every(Number.isFinite)) throw bad(`class ${c.label}: sum is not ${this.dim} finite numbers`);
+      const comp = c.compensation;
+      if (kahan && (!Array.isArray(comp) || comp.length !== this.dim || !comp.every(Number.isFinite))) {
+        throw bad(`class ${c.label}: compensation is not ${this.dim} finite numbers`);
+      }
+      const slot: ClassSlot = {
+        label: c.label,
+        count: c.count,
+        sum: kahan ? Float32Array.from(c.sum) : Float64Array.from(c.sum),
+        comp: kahan ? Float32Array.from(comp as number[]) : null,
+      };
+      slots.push(slot);
+      byLabel.set(c.label, slot);
+    }
+    this.invalidate();
+    this.slots = slots;
+    this.byLabel = byLabel;
+  }
+
+  dispose(): void {
+    this.invalidate();
+  }
+}
+
+export const nmcMethod: MethodDef = {
+  name: 'nmc',
+  description: 'nearest class mean over frozen features (Janson et al. / SimpleCIL); no training, task-free',
+  citation:
+    'Janson et al., A Simple Baseline that Questions the Use of Pretrained-Models in Continual Learning, arXiv 2210.04428; ' +
+    'Zhou et al., Revisiting Class-Incremental Learning with Pre-Trained Models, arXiv 2303.07338 (SimpleCIL)',
+  seeded: false,
+  options: nmcOptionDefs,
+  create(options, ctx) {
+    return new NmcLearner(nmcConfig(options), ctx.dim);
+  },
+};

@@ -1,0 +1,221 @@
+/**
+ * Scenario files: `scenarios/<name>.json` (or any .json path) → validated, with the class order and
+ * the per-task class lists resolved. The scenarios folder sits in the package root, found by walking
+ * up from this module to the folder holding package.json (works from src/ under tsx and from dist/src/).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import { resolveOrder, type ClassOrder } from './orders.js';
+import { scenarioSchemaErrors, type ScenarioFile } from './schema.js';
+import { formatSplit, parseSplit, taskClasses as splitTaskClasses, type SplitSpec } from './split.js';
+
+export interface ScenarioOverrides {
+  /** Replace the split's base (`--base`). */
+  base?: number;
+  /** Replace the split's increment (`--increment`), uniform or an explicit list. */
+  increment?: number | number[];
+  /** Replace the class order (CLI order string, see resolveOrder). */
+  order?: string;
+}
+
+export interface ResolvedScenario {
+  name: string;
+  description: string;
+  dataset: string;
+  numClasses: number;
+  /** Canonical split name after overrides, e.g. "B0-Inc10". */
+  split: string;
+  order: ClassOrder;
+  taskClasses: number[][];
+  backbone: string;
+  notes?: string[];
+  /** Absolute path of the scenario file. */
+  file: string;
+}
+
+export interface ScenarioListing {
+  name: string;
+  file: string;
+  /** The fields below are '' for a broken file (see `error`). */
+  description: string;
+  dataset: string;
+  split: string;
+  /** The order as written: a name, 'seed:<n>', or 'list[<length>]'. */
+  order: string;
+  backbone: string;
+  /** Set when the file cannot be read or is invalid. */
+  error?: string;
+}
+
+let rootCache: string | null = null;
+
+/** The folder holding package.json, walking up from this module's file. */
+export function packageRoot(): string {
+  if (rootCache) return rootCache;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return (rootCache = dir);
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+export function scenariosDir(): string {
+  return path.join(packageRoot(), 'scenarios');
+}
+
+function scenarioFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort((a, b) => (a.slice(0, -5) < b.slice(0, -5) ? -1 : a.slice(0, -5) > b.slice(0, -5) ? 1 : 0));
+}
+
+/** Every scenario file of `dir` (default: the package's scenarios folder), broken ones flagged. */
+export function listScenarios(dir: string = scenariosDir()): ScenarioListing[] {
+  return scenarioFiles(dir).map((f) => {
+    const file = path.join(dir, f);
+    try {
+      const s = readScenarioFile(file);
+      const order = Array.isArray(s.order) ? `list[${s.order.length}]` : typeof s.order === 'object' ? `seed:${s.order.seed}` : s.order;
+      return { name: s.name, file, description: s.description, dataset: s.dataset, split: s.split, order, backbone: s.backbone };
+    } catch (e) {
+      const name = f.slice(0, -'.json'.length);
+      const error = e instanceof Error ? e.message : String(e);
+      return { name, file, description: '', dataset: '', split: '', order: '', backbone: '', error };
+    }
+  });
+}
+
+/** 1-based line and column of a character offset. */
+function lineColumn(text: string, pos: number): { line: number; column: number } {
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return { line, column: pos - before.lastIndexOf('\n') };
+}
+
+/** Read, parse and schema-check one scenario file. */
+export function readScenarioFile(file: string): ScenarioFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      `cannot read scenario file ${file}${code ? ` (${code})` : ''}`,
+      code === 'ENOENT' ? 'check the path, or give a scenario name (see `cl ls scenarios`)' : 'check the file permissions',
+    );
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const m = /position (\d+)/.exec(msg);
+    const where = m ? (({ line, column }) => ` at line ${line}, column ${column}`)(lineColumn(text, Number(m[1]))) : '';
+    throw new UserError(
+      `scenario file ${file} is not valid JSON${where}: ${msg}`,
+      'fix the JSON syntax (quoted keys, no trailing commas, no comments)',
+    );
+  }
+  const problems = scenarioSchemaErrors(data);
+  if (problems.length > 0) {
+    throw new UserError(
+      `scenario file ${file} is invalid:\n  ${problems.join('\n  ')}`,
+      'required fields: name, description, dataset, numClasses, split (e.g. "B0-Inc10"), order, backbone; optional: notes',
+    );
+  }
+  return data as ScenarioFile;
+}
+
+function checkOverrides(o: ScenarioOverrides): void {
+  if (o.base !== undefined && (!Number.isInteger(o.base) || o.base < 0)) {
+    throw new UserError(`--base ${String(o.base)} is not a non-negative integer`, 'use e.g. --base 50 (0: the first task is an ordinary increment)');
+  }
+  const inc = o.increment;
+  if (inc !== undefined) {
+    const ok = Array.isArray(inc) ? inc.length > 0 && inc.every((v) => Number.isInteger(v) && v > 0) : Number.isInteger(inc) && inc > 0;
+    if (!ok) {
+      throw new UserError(
+        `--increment ${String(inc)} is not a positive integer or a list of positive integers`,
+        'use e.g. --increment 10, or --increment 17,17,16 for uneven tasks',
+      );
+    }
+  }
+}
+
+/** Resolve a parsed scenario file (order, split, overrides). `file` names the source in errors. */
+export function resolveScenario(s: ScenarioFile, file: string, overrides: ScenarioOverrides = {}): ResolvedScenario {
+  checkOverrides(overrides);
+  const within = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${what}: ${e.message}`, e.hint);
+      throw e;
+    }
+  };
+  const fileSpec: SplitSpec = within(`scenario file ${file}: /split`, () => parseSplit(s.split));
+  const order = overrides.order !== undefined
+    ? within('--order', () => resolveOrder(overrides.order as string, s.numClasses))
+    : within(`scenario file ${file}: /order`, () => resolveOrder(s.order, s.numClasses));
+  const overridden = overrides.base !== undefined || overrides.increment !== undefined;
+  const spec: SplitSpec = {
+    base: overrides.base ?? fileSpec.base,
+    increment: overrides.increment ?? fileSpec.increment,
+  };
+  const what = overridden
+    ? `cannot apply ${[
+        overrides.base !== undefined ? `--base ${overrides.base}` : '',
+        overrides.increment !== undefined ? `--increment ${String(overrides.increment)}` : '',
+      ].filter(Boolean).join(' ')} to scenario ${s.name} (split ${s.split})`
+    : `scenario file ${file}: /split`;
+  const tasks = within(what, () => splitTaskClasses(order.classes, spec));
+  return {
+    name: s.name,
+    description: s.description,
+    dataset: s.dataset,
+    numClasses: s.numClasses,
+    split: formatSplit(spec),
+    order,
+    taskClasses: tasks,
+    backbone: s.backbone,
+    ...(s.notes !== undefined ? { notes: Array.isArray(s.notes) ? s.notes : [s.notes] } : {}),
+    file,
+  };
+}
+
+/** True when the argument names a file rather than a scenario of the scenarios folder. */
+function looksLikePath(nameOrPath: string): boolean {
+  return nameOrPath.endsWith('.json') || nameOrPath.includes('/') || nameOrPath.includes('\\');
+}
+
+/**
+ * Load a scenario by name (`scenarios/<name>.json` of the package, or of `dir`) or by path to a .json
+ * file, then apply overrides.
+ */
+export function loadScenario(nameOrPath: string, overrides: ScenarioOverrides = {}, dir: string = scenariosDir()): ResolvedScenario {
+  let file: string;
+  if (looksLikePath(nameOrPath)) {
+    file = path.resolve(nameOrPath);
+    if (!fs.existsSync(file)) {
+      throw new UserError(`scenario file ${file} does not exist`, 'check the path, or give the name of a scenario (see `cl ls scenarios`)');
+    }
+  } else {
+    file = path.join(dir, `${nameOrPath}.json`);
+    if (!fs.existsSync(file)) {
+      const names = scenarioFiles(dir).map((f) => f.slice(0, -'.json'.length));
+      throw new UserError(
+        `unknown scenario "${nameOrPath}"`,
+        names.length > 0
+          ? `available scenarios: ${names.join(', ')} (or give the path to a scenario .json file)`
+          : `no scenario files in ${dir}; give the path to a scenario .json file`,
+      );
+    }
+  }
+  return resolveScenario(readScenarioFile(file), file, overrides);
+}
