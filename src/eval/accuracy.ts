@@ -1,0 +1,108 @@
+/**
+ * Evaluation after one increment (protocols.md §4 and §8): one row R[t][0..t] of the accuracy
+ * matrix, the sample-weighted A_t, old/new accuracy and the per-class counts that let every
+ * aggregate (and any regrouping) be recomputed later.
+ */
+import { UserError } from '../errors.js';
+import type { Features, IncrementResult } from '../types.js';
+
+export type IncrementEvaluation = Omit<IncrementResult, 'learnMs' | 'evalMs' | 'learnerState'>;
+
+export interface EvaluateIncrementArgs {
+  /** The learner's prediction (original label ids) for every row of its argument. */
+  predict: (x: Features) => Int32Array;
+  /** The whole test split (every class); only seen classes are evaluated. */
+  test: Features;
+  /** Classes of each task (original label ids), in task order. */
+  taskClasses: number[][];
+  /** 0-based task just learned. */
+  task: number;
+}
+
+const pct = (correct: number, total: number): number => (100 * correct) / total;
+
+/** Rows of `test` whose label is in `seen`, copied into a new Features block. */
+function selectRows(test: Features, seen: Set<number>): Features {
+  const rows: number[] = [];
+  for (let r = 0; r < test.count; r++) if (seen.has(test.y[r])) rows.push(r);
+  const x = new Float32Array(rows.length * test.dim);
+  const y = new Int32Array(rows.length);
+  rows.forEach((r, k) => {
+    x.set(test.x.subarray(r * test.dim, (r + 1) * test.dim), k * test.dim);
+    y[k] = test.y[r];
+  });
+  return { x, y, count: rows.length, dim: test.dim };
+}
+
+/**
+ * Score the learner on the test samples of every class seen up to `task`.
+ * Labels stay original ids; a prediction of a label outside the seen classes is simply wrong
+ * (it can never equal a seen true label).
+ */
+export function evaluateIncrement(args: EvaluateIncrementArgs): IncrementEvaluation {
+  const { predict, test, taskClasses, task } = args;
+  if (!Number.isInteger(task) || task < 0 || task >= taskClasses.length) {
+    throw new RangeError(`evaluateIncrement: task ${task} outside 0..${taskClasses.length - 1}`);
+  }
+  const taskOf = new Map<number, number>();
+  for (let i = 0; i <= task; i++) {
+    for (const c of taskClasses[i]) {
+      if (taskOf.has(c)) throw new RangeError(`evaluateIncrement: class ${c} appears in two tasks`);
+      taskOf.set(c, i);
+    }
+  }
+
+  const subset = selectRows(test, new Set(taskOf.keys()));
+  const pred = predict(subset);
+  if (pred.length !== subset.count) {
+    throw new RangeError(`evaluateIncrement: predict returned ${pred.length} labels for ${subset.count} rows`);
+  }
+
+  const correct = new Map<number, number>();
+  const total = new Map<number, number>();
+  for (const c of taskOf.keys()) {
+    correct.set(c, 0);
+    total.set(c, 0);
+  }
+  for (let r = 0; r < subset.count; r++) {
+    const c = subset.y[r];
+    total.set(c, total.get(c)! + 1);
+    if (pred[r] === c) correct.set(c, correct.get(c)! + 1);
+  }
+
+  // Per-task sums: R[t][i] pools the samples of task i's classes.
+  const taskCorrect = new Array<number>(task + 1).fill(0);
+  const taskTotal = new Array<number>(task + 1).fill(0);
+  for (const [c, i] of taskOf) {
+    taskCorrect[i] += correct.get(c)!;
+    taskTotal[i] += total.get(c)!;
+  }
+  taskTotal.forEach((n, i) => {
+    if (n === 0) {
+      throw new UserError(
+        `the test split has no samples of task ${i} (classes ${taskClasses[i].join(', ')})`,
+        'check the scenario class order against the dataset labels',
+      );
+    }
+  });
+
+  const sum = (a: number[], from: number, to: number): number => a.slice(from, to).reduce((s, v) => s + v, 0);
+  const correctPerClass: Record<string, number> = {};
+  const totalPerClass: Record<string, number> = {};
+  for (const c of [...taskOf.keys()].sort((a, b) => a - b)) {
+    correctPerClass[String(c)] = correct.get(c)!;
+    totalPerClass[String(c)] = total.get(c)!;
+  }
+
+  return {
+    task,
+    classes: [...taskClasses[task]],
+    seenClasses: taskOf.size,
+    accuracyRow: taskCorrect.map((k, i) => pct(k, taskTotal[i])),
+    accuracy: pct(sum(taskCorrect, 0, task + 1), sum(taskTotal, 0, task + 1)),
+    oldAccuracy: task === 0 ? null : pct(sum(taskCorrect, 0, task), sum(taskTotal, 0, task)),
+    newAccuracy: pct(taskCorrect[task], taskTotal[task]),
+    correctPerClass,
+    totalPerClass,
+  };
+}
