@@ -1,0 +1,131 @@
+/**
+ * Frozen feature extractors. A backbone turns an ImageSplit (uint8 HWC) into `count x dim` float32
+ * features. Backbones are built from a spec string through a small table of spec kinds, so new
+ * kinds (named backbones, `hf:`, `tfjs:`) are one table row each.
+ */
+import { UserError } from '../errors.js';
+import type { ImageSplit } from '../types.js';
+import { createOnnxBackbone } from './onnx.js';
+import { createPixelsBackbone } from './pixels.js';
+import type { Layout, Preprocessing } from './preprocess.js';
+
+export interface ExtractOptions {
+  /** Images per model call (default: the backbone's batch size). */
+  batchSize?: number;
+  /** Called after each batch with images done, total, and the running throughput. */
+  onProgress?: (done: number, total: number, imagesPerSec: number) => void;
+}
+
+export interface Backbone {
+  /** Identifies the model content (e.g. includes the model file's sha256), not just its path. */
+  readonly id: string;
+  /** Spec kind: 'pixels', 'onnx', ... */
+  readonly kind: string;
+  /** The declared pixel pipeline (null when the backbone takes raw pixels as they are). */
+  readonly preprocessing: Preprocessing | null;
+  readonly preprocessingId: string;
+  /** Everything worth storing in a run record / cache sidecar. */
+  describe(): Record<string, unknown>;
+  /** Features for every image of the split, row-major `count x dim`. */
+  extract(split: ImageSplit, opts?: ExtractOptions): Promise<Float32Array>;
+  /** Feature dimension when known (null until the first extract for input-dependent backbones). */
+  dim(): number | null;
+  dispose(): Promise<void>;
+}
+
+export type PoolMode = 'cls' | 'mean' | 'gap' | 'none';
+
+export interface BackboneOptions {
+  /** Cache root for downloaded models (default: paths.cacheRoot()). */
+  cacheRoot?: string;
+  /** Never download: a URL model must already be in the model cache. */
+  offline?: boolean;
+  /** Input normalisation: ImageNet mean/std (default for ONNX) or [0, 1] only. */
+  normalize?: 'imagenet' | 'none';
+  /** Input size when the model does not declare a static one (default 224). */
+  imageSize?: number;
+  /** Input layout when the model does not declare one (default NCHW). */
+  layout?: Layout;
+  /** Pooling of rank-3 (token) / rank-4 (spatial) outputs. */
+  pool?: PoolMode;
+  /** Default images per model call (default 16). */
+  batchSize?: number;
+  /** Intra-op threads (default os.availableParallelism()). */
+  threads?: number;
+}
+
+export interface BackboneSpec {
+  /** Spec kind (table key). */
+  kind: string;
+  /** What follows `kind:` without the `#fragment` (path, URL, name); '' for bare kinds. */
+  target: string;
+  /** The `#fragment` (ONNX output name), if any. */
+  output?: string;
+  /** The spec as given. */
+  raw: string;
+}
+
+interface SpecKind {
+  /** Usage line shown in errors. */
+  usage: string;
+  /** True when the kind takes no `:target`. */
+  bare?: boolean;
+  create(spec: BackboneSpec, opts: BackboneOptions): Promise<Backbone>;
+}
+
+/** The spec kinds `createBackbone` understands. Add a row to add a kind. */
+const SPEC_KINDS: Record<string, SpecKind> = {
+  pixels: {
+    usage: 'pixels                      raw pixels scaled to [0, 1], flattened (no model)',
+    bare: true,
+    create: async () => createPixelsBackbone(),
+  },
+  onnx: {
+    usage: 'onnx:<path-or-URL>[#output]  an ONNX image model run by onnxruntime-node (default output: the first)',
+    create: (spec, opts) => createOnnxBackbone(spec, opts),
+  },
+};
+
+function acceptedForms(): string {
+  return Object.values(SPEC_KINDS)
+    .map((k) => `  ${k.usage}`)
+    .join('\n');
+}
+
+function badSpec(spec: string, what: string): UserError {
+  return new UserError(`backbone "${spec}": ${what}`, `accepted forms:\n${acceptedForms()}`);
+}
+
+/** Split a spec string into kind, target and `#output`. Unknown kinds throw a UserError listing the accepted forms. */
+export function parseBackboneSpec(spec: string): BackboneSpec {
+  const raw = spec.trim();
+  const colon = raw.indexOf(':');
+  const kind = (colon < 0 ? raw : raw.slice(0, colon)).toLowerCase();
+  if (!Object.hasOwn(SPEC_KINDS, kind)) throw badSpec(raw, `unknown backbone kind "${kind}"`);
+  const def = SPEC_KINDS[kind];
+  if (def.bare) {
+    if (colon >= 0) throw badSpec(raw, `"${kind}" takes no argument`);
+    return { kind, target: '', raw };
+  }
+  let rest = colon < 0 ? '' : raw.slice(colon + 1);
+  let output: string | undefined;
+  const hash = rest.lastIndexOf('#');
+  if (hash >= 0) {
+    output = rest.slice(hash + 1);
+    rest = rest.slice(0, hash);
+    if (!output) throw badSpec(raw, 'empty output name after "#"');
+  }
+  if (!rest) throw badSpec(raw, `"${kind}" needs a model path or URL`);
+  return output === undefined ? { kind, target: rest, raw } : { kind, target: rest, output, raw };
+}
+
+/** Build a backbone from a spec string (see SPEC_KINDS). */
+export async function createBackbone(spec: string, opts: BackboneOptions = {}): Promise<Backbone> {
+  const parsed = parseBackboneSpec(spec);
+  return SPEC_KINDS[parsed.kind].create(parsed, opts);
+}
+
+/** Usage lines of every accepted spec form (for CLI help). */
+export function backboneSpecForms(): string[] {
+  return Object.values(SPEC_KINDS).map((k) => k.usage);
+}
