@@ -1,0 +1,71 @@
+/** `cl compare [ids...]`: runs grouped by everything but the seed, mean ± std, curves, plots, HTML report. */
+import { Command, Option } from 'commander';
+import { UserError } from '../errors.js';
+import { loadBaselines, matchingBaselines } from '../report/baselines.js';
+import { comparisonJson, compareRuns, renderComparison, selectRuns } from '../report/compare.js';
+import { writeHtml } from '../report/html.js';
+import { writePlot } from '../report/plot.js';
+import { effectiveStatus, openStore } from '../store/store.js';
+import type { ForgettingDefinition, RunRecord } from '../types.js';
+import { action, addStoreOption, storePath } from './common.js';
+
+interface CompareOpts {
+  scenario?: string;
+  method?: string;
+  backbone?: string;
+  last?: number;
+  forgetting: ForgettingDefinition;
+  plot?: string;
+  html?: string;
+  json?: boolean;
+  baselines: boolean;
+  store?: string;
+}
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UserError(`${flag} expects a positive integer, got "${v}"`, `e.g. ${flag} 5`);
+    return Number(v);
+  };
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('compare')
+    .description('compare runs: groups of runs that differ only in their seed, mean ± std of A_T, Ā, forgetting, BWT; curves and published baselines')
+    .argument('[ids...]', 'run ids or unique prefixes (default: every finished run matching the filters)')
+    .option('--scenario <name>', 'only runs of this scenario')
+    .option('--method <name>', 'only runs of this method')
+    .option('--backbone <id>', 'only runs with this backbone id')
+    .option('--last <n>', 'only the N most recent matching runs', positiveInt('--last'))
+    .addOption(
+      new Option('--forgetting <definition>', 'forgetting definition: max-prev (Chaudhry), max-all (Mammoth/PyCIL), first (Avalanche)')
+        .choices(['max-prev', 'max-all', 'first'])
+        .default('max-prev'),
+    )
+    .option('--plot <file>', 'write the figure (A_t, F_t, per-task curves) to an .svg or .png file')
+    .option('--html <file>', 'write a self-contained HTML report (tables, interactive curves, heatmaps, configs)')
+    .option('--no-baselines', 'do not draw published baselines (baselines/*.json)')
+    .option('--json', 'print the comparison as JSON');
+  addStoreOption(cmd);
+  cmd.action(
+    action(async (ids: string[], opts: CompareOpts) => {
+      const store = await openStore(storePath(opts));
+      const records = (await store.list({ kind: 'run' })) as unknown as RunRecord[];
+      const statusOf = (r: RunRecord): string => effectiveStatus(r);
+      const runs = selectRuns(records, { ids, scenario: opts.scenario, method: opts.method, backbone: opts.backbone, last: opts.last, statusOf });
+      const baselines = opts.baselines ? matchingBaselines(loadBaselines(), runs) : [];
+      const cmp = compareRuns(runs, { forgetting: opts.forgetting, baselines });
+      if (opts.plot) await writePlot(cmp, opts.plot);
+      if (opts.html) writeHtml(cmp, opts.html);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(comparisonJson(cmp), null, 2)}\n`);
+      } else {
+        process.stdout.write(renderComparison(cmp));
+        for (const [what, file] of [['plot', opts.plot], ['report', opts.html]] as const) {
+          if (file) process.stdout.write(`${what} written to ${file}\n`);
+        }
+      }
+    }),
+  );
+}

@@ -1,0 +1,16 @@
+/** Metric labels used by every report, so that A_T, Ā and the forgetting variants are never confused. */
+import type { ForgettingDefinition } from '../types.js';
+
+export const LABEL_FINAL = 'A_T (final accuracy)';
+export const LABEL_AVERAGE = 'Ā (average incremental accuracy, first task included)';
+export const LABEL_BWT = 'BWT (GEM)';
+
+export const FORGETTING_LABELS: Record<ForgettingDefinition, string> = {
+  'max-prev': 'F (max-prev, Chaudhry)',
+  'max-all': 'F (max-all, Mammoth/PyCIL)',
+  first: 'F (first, Avalanche)',
+};
+
+/** Short column headers for tables (the legend under each table spells them out). */
+export const SHORT = { final: 'A_T', average: 'Ā', bwt: 'BWT' } as const;
+export const shortForgetting = (def: ForgettingDefinition): string => `F[${def}]`;

@@ -1,0 +1,145 @@
+/**
+ * Terminal renderings of runs: `cl show` (renderRun) and `cl ls` (renderRunList).
+ * Tasks are printed 1..T as in protocols.md (the record stores 0-based indices).
+ * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
+ */
+import chalk from 'chalk';
+import type { RunRecord } from '../types.js';
+import { renderChart } from './chart.js';
+import { accuracyColour, textOn } from './colour.js';
+import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labels.js';
+import { plannedTasks, runSummary, wallMs } from './run-summary.js';
+import { formatDuration, formatNumber } from './stats.js';
+import { renderTable } from './table.js';
+
+const shortId = (id: string): string => id.slice(0, 8);
+
+function describeOptions(options: Record<string, unknown>): string {
+  const keys = Object.keys(options).sort();
+  return keys.length === 0 ? '' : ` ${keys.map((k) => `${k}=${JSON.stringify(options[k])}`).join(' ')}`;
+}
+
+function listClasses(classes: number[], max = 6): string {
+  return classes.length <= max ? classes.join(',') : `${classes.slice(0, max).join(',')},… (${classes.length})`;
+}
+
+/** One heatmap cell: the accuracy on a background coloured by its value. */
+function heatCell(v: number | null | undefined): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '';
+  const bg = accuracyColour(v);
+  const fg = textOn(bg);
+  return chalk.bgRgb(...bg).rgb(...fg)(` ${v.toFixed(1).padStart(5)} `);
+}
+
+function header(record: RunRecord): string {
+  const s = record.scenario;
+  const b = record.backbone;
+  const kv = (k: string, v: string): string => `  ${chalk.dim(k.padEnd(9))} ${v}`;
+  const status = record.status === 'finished' ? chalk.green(record.status) : record.status === 'running' ? chalk.yellow(record.status) : chalk.red(record.status);
+  const lines = [
+    `${chalk.bold(`Run ${record.id}`)}  ${status}`,
+    kv('scenario', `${s.name} (dataset ${s.dataset}, split ${s.split}, ${s.taskClasses.length} tasks)`),
+    kv('order', `${s.order.id}${s.order.seed !== null ? ` (order seed ${s.order.seed})` : ''}: ${listClasses(s.order.classes, 10)}`),
+    kv('method', `${record.method}${describeOptions(record.methodOptions)}`),
+    kv('backbone', `${b.id} (dim ${b.dim}, preprocessing ${b.preprocessing}, feature cache ${b.featureCacheId})`),
+    kv('backend', record.backend),
+    kv('seed', `${record.trainSeed} (trainSeed)`),
+    kv('version', `cl ${record.clVersion}`),
+    kv('created', `${record.createdAt} (updated ${record.updatedAt}, pid ${record.pid} on ${record.host})`),
+    kv('command', record.command.join(' ')),
+  ];
+  if (record.error) lines.push(kv('error', chalk.red(record.error)));
+  return lines.join('\n');
+}
+
+function matrix(record: RunRecord): string {
+  const incs = [...record.increments].sort((a, b) => a.task - b.task);
+  const T = plannedTasks(record);
+  const cols = Math.max(T, ...incs.map((i) => i.accuracyRow.length));
+  const head = ['after', ...Array.from({ length: cols }, (_, j) => `task ${j + 1}`)];
+  const rows = incs.map((inc) => [`task ${inc.task + 1}`, ...Array.from({ length: cols }, (_, j) => heatCell(inc.accuracyRow[j]))]);
+  return `${chalk.bold('Accuracy matrix R[t][j]')} ${chalk.dim('(%, row t = after training task t, column j = test classes of task j)')}\n${renderTable(head, rows, { gap: ' ' })}`;
+}
+
+function perIncrement(record: RunRecord): string {
+  const incs = [...record.increments].sort((a, b) => a.task - b.task);
+  const rows = incs.map((inc) => [
+    String(inc.task + 1),
+    listClasses(inc.classes),
+    String(inc.seenClasses),
+    formatNumber(inc.accuracy),
+    formatNumber(inc.oldAccuracy),
+    formatNumber(inc.newAccuracy),
+    formatDuration(inc.learnMs),
+    formatDuration(inc.evalMs),
+  ]);
+  const head = ['task', 'new classes', 'seen', 'A_t %', 'old %', 'new %', 'learn', 'eval'];
+  return `${chalk.bold('Per increment')}\n${renderTable(head, rows, { align: ['right', 'left'] })}`;
+}
+
+function curve(record: RunRecord): string {
+  const incs = [...record.increments].sort((a, b) => a.task - b.task);
+  return renderChart([{ name: 'A_t', points: incs.map((inc) => ({ x: inc.seenClasses, y: inc.accuracy })) }], {
+    title: 'A_t (accuracy on all seen classes, %) per increment',
+    xLabel: 'classes seen',
+    yUnit: '%',
+    width: Math.min(60, Math.max(20, incs.length * 4)),
+    height: 8,
+  });
+}
+
+function summaryBlock(record: RunRecord): string {
+  const s = runSummary(record);
+  const T = plannedTasks(record);
+  if (!s) return `${chalk.bold('Summary')}\n  (no increment finished yet)`;
+  const partial = s.tasks < T ? chalk.yellow(` after ${s.tasks} of ${T} tasks (run incomplete)`) : '';
+  const rows: [string, string][] = [
+    [LABEL_FINAL, `${formatNumber(s.finalAccuracy)} %`],
+    [LABEL_AVERAGE, `${formatNumber(s.averageIncrementalAccuracy)} %`],
+    [FORGETTING_LABELS['max-prev'], formatNumber(s.forgetting['max-prev'])],
+    [FORGETTING_LABELS['max-all'], formatNumber(s.forgetting['max-all'])],
+    [FORGETTING_LABELS.first, formatNumber(s.forgetting.first)],
+    [LABEL_BWT, formatNumber(s.bwt)],
+    ['wall time', formatDuration(wallMs(record))],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return [`${chalk.bold('Summary')}${partial}`, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v.padStart(9)}`)].join('\n');
+}
+
+/** Everything `cl show <id>` prints about one run. */
+export function renderRun(record: RunRecord): string {
+  const parts = [header(record)];
+  if (record.increments.length > 0) parts.push(matrix(record), perIncrement(record), curve(record));
+  parts.push(summaryBlock(record));
+  return `${parts.join('\n\n')}\n`;
+}
+
+export interface RunListOptions {
+  /** Status to display (e.g. the store's effectiveStatus, which spots dead "running" runs); default record.status. */
+  statusOf?: (record: RunRecord) => string;
+}
+
+/** The `cl ls` table: one line per run, newest last as given. */
+export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): string {
+  if (records.length === 0) return 'no runs in the store\n';
+  const statusOf = opts.statusOf ?? ((r: RunRecord) => r.status);
+  const rows = records.map((r) => {
+    const s = runSummary(r);
+    const st = statusOf(r);
+    const colour = st === 'finished' ? chalk.green : st === 'running' ? chalk.yellow : chalk.red;
+    return [
+      shortId(r.id),
+      r.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+      colour(st),
+      `${r.scenario.name} ${chalk.dim(r.scenario.split)}`,
+      r.method,
+      r.backbone.id,
+      formatNumber(s?.finalAccuracy),
+      formatNumber(s?.averageIncrementalAccuracy),
+      `${r.increments.length}/${plannedTasks(r)}`,
+    ];
+  });
+  const head = ['id', 'created (UTC)', 'status', 'scenario', 'method', 'backbone', 'A_T %', 'Ā %', 'tasks'];
+  const legend = chalk.dim(`A_T = final accuracy; Ā = average incremental accuracy (first task included)`);
+  return `${renderTable(head, rows, { align: ['left', 'left', 'left', 'left', 'left', 'left', 'right', 'right', 'right'] })}\n${legend}\n`;
+}

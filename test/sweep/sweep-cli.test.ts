@@ -1,0 +1,67 @@
+/**
+ * End to end: `cl sweep` on the offline split-mnist scenario, two runs at once, one of them failing
+ * on purpose (a bad option value). The good run must be stored and compared, the bad one reported.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stripVTControlCharacters as strip } from 'node:util';
+import { openStore } from '../../src/store/store.js';
+import { cliCommand } from '../../src/sweep/cli-entry.js';
+import type { RunRecord } from '../../src/types.js';
+
+function runCl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cl = cliCommand();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cl.file, [...cl.args, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: strip(stdout), stderr: strip(stderr) }));
+  });
+}
+
+describe('cl sweep (child processes, split-mnist)', function () {
+  this.timeout(120_000);
+  let dir = '';
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-sweep-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the grid 2 at a time, stores the good run, reports the failed one and exits non-zero', async () => {
+    const store = path.join(dir, 'db.json');
+    const env: NodeJS.ProcessEnv = { ...process.env, CL_CACHE_DIR: path.join(dir, 'cache'), NO_COLOR: '1' };
+    delete env.FORCE_COLOR;
+    delete env.CL_STORE;
+    const res = await runCl(['sweep', 'split-mnist', '--methods', 'nmc', '--seeds', '1,2', '--set', 'accumulator=float64,bogus', '--workers', '2', '--store', store], env);
+    expect(res.code, res.stderr).to.equal(1);
+    expect(res.stderr).to.include('nmc is unseeded');
+    expect(res.stderr).to.include('sweep: 2 runs of split-mnist, 2 at once');
+    expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc accumulator=float64/);
+    expect(res.stderr).to.match(/\[\d\/2\] failed nmc accumulator=bogus .*cl: error: .*accumulator/);
+    expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
+
+    const s = await openStore(store);
+    const runs = (await s.list({ kind: 'run' })) as unknown as RunRecord[];
+    const finished = runs.filter((r) => r.status === 'finished');
+    expect(finished).to.have.length(1);
+    const run = finished[0];
+    expect(run.method).to.equal('nmc');
+    expect(run.methodOptions.accumulator).to.equal('float64');
+    expect(run.increments).to.have.length(5);
+    const aT = run.summary?.finalAccuracy as number;
+    expect(aT).to.be.within(50, 100);
+
+    // the compare table of the sweep's runs, with the stored run's A_T
+    const row = res.stdout.split('\n').find((l) => l.startsWith('nmc'));
+    expect(row, res.stdout).to.be.a('string');
+    expect(row).to.include(aT.toFixed(2));
+    expect(res.stdout).to.include('A_T (final accuracy)');
+  });
+});
