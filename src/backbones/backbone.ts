@@ -5,15 +5,23 @@
  */
 import { UserError } from '../errors.js';
 import type { ImageSplit } from '../types.js';
+import { createHfBackbone } from './hf.js';
+import { NAMED_BACKBONES } from './named.js';
 import { createOnnxBackbone } from './onnx.js';
 import { createPixelsBackbone } from './pixels.js';
 import type { Layout, Preprocessing } from './preprocess.js';
+import { createTfjsBackbone } from './tfjs.js';
+import { withEta } from './wrap.js';
 
 export interface ExtractOptions {
   /** Images per model call (default: the backbone's batch size). */
   batchSize?: number;
-  /** Called after each batch with images done, total, and the running throughput. */
-  onProgress?: (done: number, total: number, imagesPerSec: number) => void;
+  /**
+   * Called after each batch with images done, total, the running throughput and, from the second
+   * batch on, an estimate of the seconds left (measured after the first batch, so model warm-up does
+   * not inflate it; added by createBackbone for every kind).
+   */
+  onProgress?: (done: number, total: number, imagesPerSec: number, etaSeconds?: number) => void;
 }
 
 export interface Backbone {
@@ -68,6 +76,8 @@ export interface BackboneSpec {
 interface SpecKind {
   /** Usage line shown in errors. */
   usage: string;
+  /** A named pretrained backbone (listed apart from the spec forms). */
+  named?: boolean;
   /** True when the kind takes no `:target`. */
   bare?: boolean;
   create(spec: BackboneSpec, opts: BackboneOptions): Promise<Backbone>;
@@ -84,12 +94,27 @@ const SPEC_KINDS: Record<string, SpecKind> = {
     usage: 'onnx:<path-or-URL>[#output]  an ONNX image model run by onnxruntime-node (default output: the first)',
     create: (spec, opts) => createOnnxBackbone(spec, opts),
   },
+  hf: {
+    usage: 'hf:<repo>[@revision][#output]  the ONNX export (onnx/model.onnx) of a Hugging Face hub repo; env HF_ENDPOINT, HF_HUB_OFFLINE',
+    create: (spec, opts) => createHfBackbone(spec, opts),
+  },
+  tfjs: {
+    usage: 'tfjs:<path-or-URL>[#layer]    a TensorFlow.js layers/graph model (folder or model.json); #layer picks the feature layer/node',
+    create: (spec, opts) => createTfjsBackbone(spec, opts),
+  },
+  ...Object.fromEntries(
+    NAMED_BACKBONES.map((n): [string, SpecKind] => [
+      n.name,
+      { usage: `${n.name.padEnd(28)}${n.title}`, bare: true, named: true, create: (_spec, opts) => n.create(opts) },
+    ]),
+  ),
 };
 
 function acceptedForms(): string {
-  return Object.values(SPEC_KINDS)
-    .map((k) => `  ${k.usage}`)
-    .join('\n');
+  const rows = Object.values(SPEC_KINDS);
+  const forms = rows.filter((k) => !k.named).map((k) => `  ${k.usage}`);
+  const names = rows.filter((k) => k.named).map((k) => k.usage.split(' ')[0]);
+  return `${forms.join('\n')}\n  named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
 }
 
 function badSpec(spec: string, what: string): UserError {
@@ -122,10 +147,12 @@ export function parseBackboneSpec(spec: string): BackboneSpec {
 /** Build a backbone from a spec string (see SPEC_KINDS). */
 export async function createBackbone(spec: string, opts: BackboneOptions = {}): Promise<Backbone> {
   const parsed = parseBackboneSpec(spec);
-  return SPEC_KINDS[parsed.kind].create(parsed, opts);
+  return withEta(await SPEC_KINDS[parsed.kind].create(parsed, opts));
 }
 
-/** Usage lines of every accepted spec form (for CLI help). */
+/** Usage lines of every accepted spec form (for CLI help; named backbones are listed by NAMED_BACKBONES). */
 export function backboneSpecForms(): string[] {
-  return Object.values(SPEC_KINDS).map((k) => k.usage);
+  return Object.values(SPEC_KINDS)
+    .filter((k) => !k.named)
+    .map((k) => k.usage);
 }

@@ -7,6 +7,7 @@
  * file fsynced, then the dir is renamed into place (atomic on POSIX); meta.json is the commit
  * marker. Anything that fails verification on read is treated as absent and rebuilt.
  */
+import { formatDuration } from './wrap.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import { decodeNpy, npyHeader, writeNpy } from './npy.js';
 export interface ExtractFeaturesOptions {
   /** Cache root (default paths.cacheRoot()). */
   cacheRoot?: string;
-  onProgress?: (done: number, total: number, imagesPerSec: number) => void;
+  onProgress?: (done: number, total: number, imagesPerSec: number, etaSeconds?: number) => void;
   /** No progress output of our own when no onProgress is given. */
   quiet?: boolean;
 }
@@ -254,7 +255,8 @@ export async function extractFeatures(
   if (!onProgress && !opts.quiet) {
     const r = progressReporter(`features ${dataset.name}/${split}`, data.count);
     reporter = r;
-    onProgress = (done, _total, rate) => r.update(done, `${rate.toFixed(0)} img/s`);
+    onProgress = (done, _total, rate, eta) =>
+      r.update(done, `${rate.toFixed(0)} img/s${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''}`);
   }
   let x: Float32Array;
   try {

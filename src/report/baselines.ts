@@ -168,7 +168,8 @@ function canonicalSplit(s: string): string {
 
 function backboneMatches(entry: BaselineEntry, runBackbone: string): boolean {
   const names = [entry.backbone, ...(entry.backboneAliases ?? [])].map(norm);
-  const id = norm(runBackbone);
+  // Named backbones carry their model's content hash (`vit-b16-in21k@<sha12>`): match on the name.
+  const id = norm(runBackbone).replace(/@[0-9a-f]{12}$/, '');
   return names.includes(id) || names.some((n) => id === `onnx:${n}`);
 }
 

@@ -1,0 +1,162 @@
+/**
+ * Test helper: a local HTTP server with the Hugging Face hub's download layout and headers.
+ *
+ *   HEAD/GET /<owner>/<name>/resolve/<revision>/<file>
+ *     LFS file:   302 to /cdn/<sha256> with x-repo-commit, x-linked-etag "<sha256>", x-linked-size, etag
+ *     small file: 200 with the body, etag "<40-hex git blob id>", x-repo-commit
+ *     missing:    404 with x-error-code RepoNotFound / RevisionNotFound / EntryNotFound
+ *   GET /cdn/<sha256>   the LFS body, honouring `Range: bytes=<start>-` (206)
+ *
+ * Faults for tests: `cutAfter` (close the socket after that many body bytes, for the next `cuts`
+ * CDN responses) and `corrupt` (serve a body with the right length but flipped bytes).
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface HubFile {
+  body: Buffer;
+  lfs: boolean;
+}
+
+export interface HubRepo {
+  commit: string;
+  files: Map<string, HubFile>;
+}
+
+export class HubServer {
+  readonly repos = new Map<string, HubRepo>();
+  /** Every request: method, url and Range header. */
+  readonly log: { method: string; url: string; range?: string }[] = [];
+  cutAfter = 0;
+  cuts = 0;
+  corrupt = false;
+  private server: http.Server | null = null;
+  endpoint = '';
+
+  addRepo(repo: string, commit: string, files: Record<string, { body: Buffer | string; lfs?: boolean }>): void {
+    const m = new Map<string, HubFile>();
+    for (const [p, f] of Object.entries(files)) m.set(p, { body: Buffer.isBuffer(f.body) ? f.body : Buffer.from(f.body), lfs: f.lfs ?? false });
+    this.repos.set(repo, { commit, files: m });
+  }
+
+  async start(): Promise<string> {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.endpoint;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+  }
+
+  private lfsBody(sha: string): Buffer | undefined {
+    for (const r of this.repos.values()) for (const f of r.files.values()) if (f.lfs && sha256(f.body) === sha) return f.body;
+    return undefined;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = decodeURIComponent(req.url ?? '/');
+    this.log.push({ method: req.method ?? 'GET', url, ...(req.headers.range ? { range: req.headers.range } : {}) });
+    const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(url);
+    if (cdn) return this.serveCdn(req, res, cdn[1]);
+    const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url);
+    const notFound = (code: string): void => {
+      res.writeHead(404, { 'x-error-code': code, 'content-type': 'text/plain' });
+      res.end(code);
+    };
+    if (!m) return notFound('EntryNotFound');
+    const repo = this.repos.get(m[1]);
+    if (!repo) return notFound('RepoNotFound');
+    if (m[2] !== 'main' && m[2] !== repo.commit) return notFound('RevisionNotFound');
+    const file = repo.files.get(m[3]);
+    if (!file) return notFound('EntryNotFound');
+    if (file.lfs) {
+      const sha = sha256(file.body);
+      res.writeHead(302, {
+        location: `/cdn/${sha}`,
+        'x-repo-commit': repo.commit,
+        'x-linked-etag': `"${sha}"`,
+        'x-linked-size': String(file.body.length),
+        etag: `"${gitBlobId(file.body)}"`,
+        'content-length': '0',
+      });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'x-repo-commit': repo.commit, etag: `"${gitBlobId(file.body)}"`, 'content-length': String(file.body.length), 'content-type': 'application/json' });
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  }
+
+  private serveCdn(req: http.IncomingMessage, res: http.ServerResponse, sha: string): void {
+    let body = this.lfsBody(sha);
+    if (!body) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    if (this.corrupt) body = Buffer.from(body.map((b) => b ^ 0xff));
+    let start = 0;
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range) start = Number(range[1]);
+    const part = body.subarray(start);
+    const headers = { 'content-length': String(part.length), 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+    if (range) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+    else res.writeHead(200, headers);
+    if (req.method === 'HEAD') return void res.end();
+    if (this.cuts > 0 && this.cutAfter < part.length) {
+      this.cuts--;
+      res.write(part.subarray(0, this.cutAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    res.end(part);
+  }
+}
+
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** git's blob id (what the hub sends as etag of non-LFS files). */
+export const gitBlobId = (b: Buffer): string => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+
+/**
+ * A ViT-shaped tiny ONNX model: pixels [N, 3, S, S] -> last_hidden_state = Reshape(pixels, [0, -1, 3]),
+ * so token 0 (the "[CLS]" position) is the first three values of the R plane: R[0,0], R[0,1], R[0,2].
+ * Hand-encoded ModelProto (onnx.proto field numbers), as in tiny-onnx.ts.
+ */
+export function tinyVitModel(size: number): Buffer {
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    let v = BigInt(n);
+    if (v < 0n) v += 1n << 64n;
+    do {
+      let b = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v > 0n) b |= 0x80;
+      out.push(b);
+    } while (v > 0n);
+    return out;
+  };
+  const key = (f: number, w: number): number[] => varint((f << 3) | w);
+  const vint = (f: number, n: number): number[] => [...key(f, 0), ...varint(n)];
+  const bytes = (f: number, b: number[] | Uint8Array): number[] => [...key(f, 2), ...varint(b.length), ...b];
+  const str = (f: number, s: string): number[] => bytes(f, Array.from(Buffer.from(s, 'utf8')));
+  const valueInfo = (name: string, dims: (number | string)[]): number[] => {
+    const shape = dims.flatMap((d) => bytes(1, typeof d === 'number' ? vint(1, d) : str(2, d)));
+    return [...str(1, name), ...bytes(2, bytes(1, [...vint(1, 1), ...bytes(2, shape)]))];
+  };
+  const raw = Buffer.alloc(24);
+  [0, -1, 3].forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
+  const init = [...vint(1, 3), ...vint(2, 7), ...str(8, 'shape'), ...bytes(9, raw)];
+  const node = [...str(1, 'pixel_values'), ...str(1, 'shape'), ...str(2, 'last_hidden_state'), ...str(3, 'reshape_0'), ...str(4, 'Reshape')];
+  const graph = [
+    ...bytes(1, node),
+    ...str(2, 'g'),
+    ...bytes(5, init),
+    ...bytes(11, valueInfo('pixel_values', ['batch_size', 3, size, size])),
+    ...bytes(12, valueInfo('last_hidden_state', ['batch_size', size * size, 3])),
+  ];
+  const opset = [...str(1, ''), ...vint(2, 13)];
+  return Buffer.from([...vint(1, 8), ...str(2, 'cl-test'), ...bytes(7, graph), ...bytes(8, opset)]);
+}
