@@ -1,0 +1,180 @@
+/**
+ * `cl` as a user runs it: a child process on the built CLI (npm test builds first).
+ * Real-data checks read the datasets from CL_SHARED_DIR, as a user would pass --data-dir.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunRecord } from '../../src/types.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const shared = process.env.CL_SHARED_DIR ? path.resolve(root, process.env.CL_SHARED_DIR) : null;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cl(args: string[], env: Record<string, string> = {}): Result {
+  const r = spawnSync(process.execPath, [entry, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    timeout: 600_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectUserError(r: Result, pattern: RegExp): void {
+  expect(r.code, r.stderr).to.equal(2);
+  expect(r.stderr).to.match(pattern);
+  expect(r.stderr).to.match(/^cl: error: /m);
+  expect(r.stderr, 'no stack trace').not.to.match(/\n\s+at /);
+}
+
+describe('cl CLI (child process)', function () {
+  let tmp: string;
+  let store: string;
+  let env: Record<string, string>;
+
+  before(function () {
+    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-cli-'));
+    store = path.join(tmp, 'db.json');
+    env = { CL_CACHE_DIR: path.join(tmp, 'cache') };
+  });
+
+  after(function () {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs the offline default scenario and stores a finished record', function () {
+    const r = cl(['run', 'split-mnist', '--method', 'nmc', '--json', '--quiet', '--store', store], env);
+    expect(r.code, r.stderr).to.equal(0);
+    const rec = JSON.parse(r.stdout) as RunRecord;
+    expect(rec.status).to.equal('finished');
+    expect(rec.method).to.equal('nmc');
+    expect(rec.scenario.split).to.equal('B0-Inc2');
+    expect(rec.increments).to.have.length(5);
+    expect(rec.summary?.tasks).to.equal(5);
+    // Every increment predicts among the seen classes only: R[t] has t+1 cells.
+    rec.increments.forEach((inc, t) => expect(inc.accuracyRow).to.have.length(t + 1));
+    // Nearest class mean on raw pixels of MNIST digits is far above chance (10 %) but not perfect.
+    expect(rec.summary!.finalAccuracy).to.be.within(60, 95);
+    const db = JSON.parse(fs.readFileSync(store, 'utf8')) as { records: RunRecord[] };
+    expect(db.records.map((x) => x.id)).to.include(rec.id);
+
+    const ls = cl(['ls', '--json', '--store', store], env);
+    expect(ls.code).to.equal(0);
+    expect((JSON.parse(ls.stdout) as RunRecord[]).map((x) => x.id)).to.include(rec.id);
+    const show = cl(['show', rec.id.slice(0, 8), '--store', store], env);
+    expect(show.code, show.stderr).to.equal(0);
+    expect(show.stdout).to.contain('A_T');
+    expect(show.stdout).to.contain(rec.summary!.finalAccuracy.toFixed(2));
+  });
+
+  it('rejects an unknown method with one clear line and no stack', function () {
+    expectUserError(cl(['run', 'split-mnist', '--method', 'nope', '--store', store], env), /unknown method.*nope/i);
+  });
+
+  it('rejects an unknown scenario, naming the available ones', function () {
+    expectUserError(cl(['run', 'no-such-scenario', '--method', 'nmc', '--store', store], env), /split-mnist/);
+  });
+
+  it('rejects a malformed scenario file, naming the file', function () {
+    const bad = path.join(tmp, 'bad.json');
+    fs.writeFileSync(bad, '{"name": "bad", "dataset": ');
+    expectUserError(cl(['run', bad, '--method', 'nmc', '--store', store], env), /bad\.json/);
+  });
+
+  it('rejects an impossible split override', function () {
+    expectUserError(cl(['run', 'split-mnist', '--method', 'nmc', '--increment', '3', '--store', store], env), /increment|divide/i);
+  });
+
+  it('rejects a method option that the method does not have', function () {
+    const r = cl(['run', 'split-mnist', '--method', 'nmc', '--variant', 'bogus', '--store', store], env);
+    expectUserError(r, /variant/);
+  });
+
+  it('refuses a corrupt store and leaves its bytes untouched', function () {
+    const corrupt = path.join(tmp, 'corrupt.json');
+    fs.writeFileSync(corrupt, '{"version": 1, "records": [');
+    const before = fs.readFileSync(corrupt);
+    expectUserError(cl(['run', 'split-mnist', '--method', 'nmc', '--store', corrupt], env), /corrupt\.json/);
+    expect(fs.readFileSync(corrupt).equals(before)).to.equal(true);
+  });
+
+  it('marks a run killed mid-way as interrupted and keeps the store readable', async function () {
+    const killStore = path.join(tmp, 'kill.json');
+    // A slow-ish run: NMC on Fashion-MNIST pixels would be too fast to catch; use the embedded
+    // digits with many tiny increments and kill right after the record appears.
+    const child = spawn(process.execPath, [entry, 'run', 'split-mnist', '--method', 'nmc', '--store', killStore], {
+      cwd: root,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+    });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/^run /m.test(err)) {
+          child.kill('SIGKILL');
+        }
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
+    expect(db.records).to.have.length(1);
+    const ls = cl(['ls', '--json', '--store', killStore], env);
+    const [rec] = JSON.parse(ls.stdout) as RunRecord[];
+    // Either the kill landed before the last increment (interrupted) or the run had just finished.
+    if (rec.increments.length < 5) expect(rec.status).to.equal('interrupted');
+    else expect(rec.status).to.be.oneOf(['finished', 'interrupted']);
+  });
+
+  describe('on real data (CL_SHARED_DIR)', function () {
+    before(function () {
+      if (!shared) this.skip();
+    });
+
+    it('runs NMC on real Fashion-MNIST, then a second variant reuses the feature cache', function () {
+      const dataDir = path.join(shared!, 'datasets', 'fashion-mnist');
+      const first = cl(['run', 'split-fashion-mnist', '--method', 'nmc', '--data-dir', dataDir, '--json', '--store', store], env);
+      expect(first.code, first.stderr).to.equal(0);
+      const a = JSON.parse(first.stdout) as RunRecord;
+      expect(a.status).to.equal('finished');
+      expect(a.increments).to.have.length(5);
+      expect(a.backbone.dim).to.equal(784);
+      // Nearest class mean on L2-normalised Fashion-MNIST pixels: published linear baselines are
+      // around 80 %; the NMC lands clearly above chance (10 %) and below a trained classifier.
+      expect(a.summary!.finalAccuracy).to.be.within(55, 85);
+      expect(first.stderr).to.match(/extracted 60000 × 784/);
+
+      const second = cl(['run', 'split-fashion-mnist', '--method', 'nmc', '--variant', 'simplecil', '--data-dir', dataDir, '--json', '--store', store], env);
+      expect(second.code, second.stderr).to.equal(0);
+      expect(second.stderr).to.match(/features train: cache hit/);
+      const b = JSON.parse(second.stdout) as RunRecord;
+      expect(b.backbone.featureCacheId).to.equal(a.backbone.featureCacheId);
+      expect(b.methodOptions.variant).to.equal('simplecil');
+      const db = JSON.parse(fs.readFileSync(store, 'utf8')) as { records: RunRecord[] };
+      expect(db.records.filter((r) => r.id === a.id || r.id === b.id)).to.have.length(2);
+    });
+
+    it('names a corrupt dataset file in its error', function () {
+      const dir = path.join(tmp, 'fmnist-corrupt');
+      fs.mkdirSync(dir, { recursive: true });
+      for (const f of fs.readdirSync(path.join(shared!, 'datasets', 'fashion-mnist'))) {
+        fs.copyFileSync(path.join(shared!, 'datasets', 'fashion-mnist', f), path.join(dir, f));
+      }
+      const victim = path.join(dir, 't10k-labels-idx1-ubyte.gz');
+      fs.writeFileSync(victim, fs.readFileSync(victim).subarray(0, 100));
+      const r = cl(['run', 'split-fashion-mnist', '--method', 'nmc', '--data-dir', dir, '--store', store, '--cache-dir', path.join(tmp, 'cache2')], env);
+      expectUserError(r, /t10k-labels-idx1-ubyte/);
+    });
+  });
+});
