@@ -4,9 +4,22 @@
  */
 import { UserError } from '../errors.js';
 import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { finetuneMethod } from './finetune.js';
+import { jointMethod } from './joint.js';
+import { adapterFinetuneMethod, napaVqMethod } from './napa-vq.js';
 import { nmcMethod } from './nmc.js';
+import { replayMethod } from './replay.js';
+import { waMethod } from './wa.js';
 
-export const METHODS: MethodDef[] = [nmcMethod];
+export const METHODS: MethodDef[] = [
+  nmcMethod,
+  waMethod,
+  finetuneMethod,
+  replayMethod,
+  jointMethod,
+  napaVqMethod,
+  adapterFinetuneMethod,
+];
 
 export function getMethod(name: string): MethodDef {
   const def = METHODS.find((m) => m.name === name);
