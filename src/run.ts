@@ -12,14 +12,14 @@ import os from 'node:os';
 import { Observable, concatMap, defer, reduce, switchMap } from 'rxjs';
 import type { BackboneOptions } from './backbones/backbone.js';
 import { scenarioFeatures, type FeatureEvent } from './features.js';
-import { evaluateIncrement } from './eval/accuracy.js';
+import { evaluateIncrement, seenTestSubset } from './eval/accuracy.js';
 import { summarize } from './eval/metrics.js';
 import { getMethod, resolveMethodOptions } from './learners/index.js';
 import { loadScenario, type ResolvedScenario } from './scenario/scenario.js';
 import { experienceStream } from './scenario/stream.js';
 import { appendIncrement, finishRun, getRun, markFailed, newRunId, openStore, type Store } from './store/store.js';
 import { initBackend, tf } from './tf.js';
-import type { Experience, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
+import type { Experience, ExtraEvaluation, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
 import { clVersion } from './version.js';
 
 export interface RunOptions {
@@ -170,8 +170,10 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
     task: exp.index,
   });
   const t2 = performance.now();
+  const extra = evaluateExtras(p, exp.index);
   const result: IncrementResult = {
     ...row,
+    ...(extra ? { extra } : {}),
     learnMs: t1 - t0,
     evalMs: t2 - t1,
     learnerState: { ...p.learner.stateSummary(), tfTensors: tf.memory().numTensors },
@@ -179,6 +181,22 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
   await appendIncrement(p.store, p.record.id, result);
   emit({ type: 'increment', result, tasks: p.scenario.taskClasses.length });
   return result;
+}
+
+/** Score the learner's secondary decision rules (if any) on the same seen-class test samples. */
+function evaluateExtras(p: Prepared, task: number): Record<string, ExtraEvaluation> | undefined {
+  const learner = p.learner;
+  if (!learner.extraPredictions) return undefined;
+  // Same rows, same order as evaluateIncrement scores them.
+  const preds = learner.extraPredictions(seenTestSubset(p.test, p.scenario.taskClasses, task));
+  const names = Object.keys(preds);
+  if (names.length === 0) return undefined;
+  const out: Record<string, ExtraEvaluation> = {};
+  for (const name of names) {
+    const r = evaluateIncrement({ predict: () => preds[name], test: p.test, taskClasses: p.scenario.taskClasses, task });
+    out[name] = { accuracyRow: r.accuracyRow, accuracy: r.accuracy, oldAccuracy: r.oldAccuracy, newAccuracy: r.newAccuracy };
+  }
+  return out;
 }
 
 /** Summary metrics over all increments; the stored record is marked finished. */

@@ -43,6 +43,19 @@ export interface Learner {
   stateSummary(): Record<string, unknown>;
   /** Free tensors. */
   dispose(): void;
+  /**
+   * Optional: predictions of secondary decision rules (e.g. WA's `unaligned` head before weight
+   * aligning, `nme` nearest mean of exemplars). Each is scored and stored beside the headline.
+   */
+  extraPredictions?(x: Features): Record<string, Int32Array>;
+}
+
+/** Accuracy of a secondary decision rule at one increment (see Learner.extraPredictions). */
+export interface ExtraEvaluation {
+  accuracyRow: number[];
+  accuracy: number;
+  oldAccuracy: number | null;
+  newAccuracy: number;
 }
 
 /** Canonical in-memory image split: uint8 pixels, HWC interleaved per image, images back to back. */
@@ -93,6 +106,8 @@ export interface IncrementResult {
   evalMs: number;
   /** Learner state summary after the increment. */
   learnerState?: Record<string, unknown>;
+  /** Secondary decision rules scored on the same test samples, by name (e.g. unaligned, nme). */
+  extra?: Record<string, ExtraEvaluation>;
 }
 
 export type ForgettingDefinition = 'max-prev' | 'max-all' | 'first';

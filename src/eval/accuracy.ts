@@ -34,6 +34,11 @@ function selectRows(test: Features, seen: Set<number>): Features {
   return { x, y, count: rows.length, dim: test.dim };
 }
 
+/** The test rows evaluateIncrement scores after `task`: every sample of a seen class, in dataset order. */
+export function seenTestSubset(test: Features, taskClasses: number[][], task: number): Features {
+  return selectRows(test, new Set(taskClasses.slice(0, task + 1).flat()));
+}
+
 /**
  * Score the learner on the test samples of every class seen up to `task`.
  * Labels stay original ids; a prediction of a label outside the seen classes is simply wrong
@@ -52,7 +57,7 @@ export function evaluateIncrement(args: EvaluateIncrementArgs): IncrementEvaluat
     }
   }
 
-  const subset = selectRows(test, new Set(taskOf.keys()));
+  const subset = seenTestSubset(test, taskClasses, task);
   const pred = predict(subset);
   if (pred.length !== subset.count) {
     throw new RangeError(`evaluateIncrement: predict returned ${pred.length} labels for ${subset.count} rows`);

@@ -77,6 +77,23 @@ function perIncrement(record: RunRecord): string {
   return `${chalk.bold('Per increment')}\n${renderTable(head, rows, { align: ['right', 'left'] })}`;
 }
 
+/** Secondary decision rules of the learner (e.g. WA before alignment, NME), scored on the same samples. */
+function extras(record: RunRecord): string | null {
+  const incs = [...record.increments].sort((a, b) => a.task - b.task);
+  const names = [...new Set(incs.flatMap((inc) => Object.keys(inc.extra ?? {})))];
+  if (names.length === 0) return null;
+  const head = ['task', 'headline A_t %', ...names.flatMap((n) => [`${n} A_t %`, `${n} old %`, `${n} new %`])];
+  const rows = incs.map((inc) => [
+    String(inc.task + 1),
+    formatNumber(inc.accuracy),
+    ...names.flatMap((n) => {
+      const e = inc.extra?.[n];
+      return [formatNumber(e?.accuracy), formatNumber(e?.oldAccuracy), formatNumber(e?.newAccuracy)];
+    }),
+  ]);
+  return `${chalk.bold('Secondary decision rules')} ${chalk.dim('(same test samples; the headline is the method\'s own rule)')}\n${renderTable(head, rows, { align: ['right'] })}`;
+}
+
 function curve(record: RunRecord): string {
   const incs = [...record.increments].sort((a, b) => a.task - b.task);
   return renderChart([{ name: 'A_t', points: incs.map((inc) => ({ x: inc.seenClasses, y: inc.accuracy })) }], {
@@ -109,7 +126,12 @@ function summaryBlock(record: RunRecord): string {
 /** Everything `cl show <id>` prints about one run. */
 export function renderRun(record: RunRecord): string {
   const parts = [header(record)];
-  if (record.increments.length > 0) parts.push(matrix(record), perIncrement(record), curve(record));
+  if (record.increments.length > 0) {
+    parts.push(matrix(record), perIncrement(record));
+    const ex = extras(record);
+    if (ex) parts.push(ex);
+    parts.push(curve(record));
+  }
   parts.push(summaryBlock(record));
   return `${parts.join('\n\n')}\n`;
 }
