@@ -20,7 +20,7 @@ import type { MethodDef, MethodOptions, OptionDef } from './method.js';
 import { kaimingUniform } from '../train/init.js';
 import { createOptimizer, type Optimizer } from '../train/optimizers.js';
 import { stepSchedule } from '../train/schedule.js';
-import { fit, type ParamGroup } from '../train/loop.js';
+import { fit, hostRows, type FitInput, type ParamGroup } from '../train/loop.js';
 import { ClassGraph, GRAPH_DECAY, GRAPH_PRUNE, nearestUnits } from './napa-vq/graph.js';
 import { dceLoss, KD_FORMS, kdLoss, naCoefficients, naLoss, squaredDistances, type KdForm } from './napa-vq/losses.js';
 import { augmentPrototypes, NEIGHBOUR_PICKS, type NeighbourPick } from './napa-vq/augment.js';
@@ -549,8 +549,15 @@ export class NapaVqLearner implements Learner {
         return naLoss(d2, coef);
       };
 
+      // Host-side rows: fit gathers mini-batches in JS on wasm/cpu (tf.gather is slow there) and
+      // uploads once on device backends.
+      const data: Record<string, FitInput> = {};
+      for (const [key, t] of Object.entries(tensors)) {
+        const values = t.dataSync() as Float32Array | Int32Array;
+        data[key] = t.rank === 1 ? hostRows(values) : hostRows(values, t.shape[1]);
+      }
       const result = await fit({
-        data: tensors,
+        data,
         loss: (b) => {
           if (cfg.mode === 'regen-prototypes' && napaActive && steps % stepsPerEpoch === 0) this.regenPrototypes();
           steps++;
