@@ -145,9 +145,10 @@ describe('eval/retrieval', function () {
     expect(() => retrievalMetrics({ ...s, dim: 3 }, s, { topK: [1], excludeSameId: true })).to.throw(RangeError);
   });
 
-  it('random 10,000 × 10,000, 128-d search (timed)', function () {
+  // The full 10,000 × 10,000 timing lives in test/bench/retrieval.ts (npm run bench).
+  it('random 2,000 × 2,000, 128-d search: mAP at the base rate', function () {
     this.timeout(120000);
-    const n = 10000;
+    const n = 2000;
     const dim = 128;
     const rng = new Rng(1);
     const x = Float32Array.from({ length: n * dim }, () => rng.next() * 2 - 1);
@@ -160,8 +161,8 @@ describe('eval/retrieval', function () {
     const t0 = performance.now();
     const res = retrievalMetrics(set, set, { topK: [1, 5], excludeSameId: true });
     const ms = performance.now() - t0;
-    console.log(`      10k x 10k x 128 search: ${(ms / 1000).toFixed(2)} s on ${tf.getBackend()}; mAP ${res.mAP.toFixed(4)}`);
-    // random embeddings: mAP near the base rate 99/9999 ≈ 0.0099 (AP of a random ranking ≈ R/N plus a small excess)
+    console.log(`      ${n} x ${n} x 128 search: ${(ms / 1000).toFixed(2)} s on ${tf.getBackend()}; mAP ${res.mAP.toFixed(4)}`);
+    // random embeddings: mAP near the base rate 19/1999 ≈ 0.0095 (AP of a random ranking ≈ R/N plus a small excess)
     expect(res.mAP).to.be.within(0.005, 0.03);
     expect(res.cmc[1]).to.be.within(0.0, 0.05);
     expect(res.evaluatedQueries).to.equal(n);

@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: every benchmark in turn, printing figures (no assertions on time).
+ * Real-data benchmarks read the shared datasets/models through CL_SHARED_DIR, like the tests.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const benches: [string, string[]][] = [
+  ['extract.ts', []],
+  ['wa-epoch.ts', []],
+  ['retrieval.ts', []],
+];
+let failed = 0;
+for (const [file, args] of benches) {
+  if (file === 'extract.ts' && !process.env.CL_SHARED_DIR) {
+    console.log(`== ${file}: skipped (set CL_SHARED_DIR to the folder holding datasets/ and models/)`);
+    continue;
+  }
+  console.log(`== ${file}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, file), ...args], { stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.exitCode = failed ? 1 : 0;
