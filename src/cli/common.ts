@@ -29,7 +29,7 @@ export function reportError(err: unknown): number {
   }
   const e = err instanceof Error ? err : new Error(String(err));
   if (e.name === 'TrainingDivergedError') {
-    process.stderr.write(`${chalk.red('cl: training diverged:')} ${e.message}\n`);
+    process.stderr.write(`${chalk.red('cl: error:')} ${e.message}\n`);
     return 3;
   }
   process.stderr.write(`${chalk.red('cl: internal error:')} ${e.message}\n`);

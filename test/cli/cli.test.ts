@@ -101,6 +101,17 @@ describe('cl CLI (child process)', function () {
     expectUserError(r, /variant/);
   });
 
+  it('stops a diverging run with a clear message and records it as failed', function () {
+    const nanStore = path.join(tmp, 'nan.json');
+    const r = cl(['run', 'split-mnist', '--method', 'wa', '--lr', '1e30', '--epochs', '2', '--store', nanStore], env);
+    expect(r.code, r.stderr).to.equal(3);
+    expect(r.stderr).to.match(/^cl: error: training diverged.*--lr/m);
+    expect(r.stderr, 'no stack trace').not.to.match(/\n\s+at /);
+    const [rec] = (JSON.parse(fs.readFileSync(nanStore, 'utf8')) as { records: RunRecord[] }).records;
+    expect(rec.status).to.equal('failed');
+    expect(rec.error).to.match(/diverged/);
+  });
+
   it('refuses a corrupt store and leaves its bytes untouched', function () {
     const corrupt = path.join(tmp, 'corrupt.json');
     fs.writeFileSync(corrupt, '{"version": 1, "records": [');
