@@ -116,11 +116,15 @@ export function groupKey(r: RunRecord): GroupKey {
 
 function labels(keys: GroupKey[]): string[] {
   const differs = (f: (k: GroupKey) => string): boolean => new Set(keys.map(f)).size > 1;
-  const optionKeys = [...new Set(keys.flatMap((k) => Object.keys(k.methodOptions)))].sort();
-  const varyingOptions = optionKeys.filter((o) => differs((k) => canonical(k.methodOptions[o])));
+  // Options are named only where they tell groups of the same method apart ("nmc · variant=…").
+  const varyingFor = (method: string): string[] => {
+    const same = keys.filter((k) => k.method === method);
+    const optionKeys = [...new Set(same.flatMap((k) => Object.keys(k.methodOptions)))].sort();
+    return optionKeys.filter((o) => new Set(same.map((k) => canonical(k.methodOptions[o]))).size > 1);
+  };
   return keys.map((k) => {
     const parts = [k.method];
-    for (const o of varyingOptions) {
+    for (const o of varyingFor(k.method)) {
       if (!(o in k.methodOptions)) continue;
       const v = k.methodOptions[o];
       parts.push(`${o}=${typeof v === 'string' ? v : canonical(v)}`);
