@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .description('backward-compatible embedding upgrades: train model versions on growing class sets, fill the compatibility matrix (top-1, top-5, mAP), AC, AM')
     .argument('<scenario>', 'scenario name (see `cl scenarios`) or path to a scenario .json file; its class order is cut into --steps blocks')
     .addOption(new Option('-m, --method <name>', 'compatibility method').choices(COMPAT_METHODS).makeOptionMandatory())
-    .requiredOption('--steps <n>', 'model versions: the class order is cut into n equal blocks, version t trains on blocks 1..t', parseIntStrict('--steps'))
+    .requiredOption('--steps <n>', 'model versions: the class order is cut into n blocks as equal as possible (100 in 3: 34, 33, 33), version t trains on blocks 1..t', parseIntStrict('--steps'))
     .option('--seed <n>', 'trainSeed: seeds everything random', parseIntStrict('--seed'), 1)
     .option('--order <spec>', 'class order override: icarl-1993 | podnet-fixed | natural | seed:<n> | a comma-separated list')
     .option('--backbone <spec>', "frozen feature extractor (default: the scenario's)")

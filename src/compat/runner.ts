@@ -1,7 +1,7 @@
 /**
  * `cl compat`: backward-compatible embedding upgrades (protocols.md §9, methods/oca.md).
  *
- *   scenario ─► class order cut into S equal blocks ─► feature cache (train, test)
+ *   scenario ─► class order cut into S near-equal blocks ─► feature cache (train, test)
  *      ─concatMap over versions t = 1..S─► train φ_t on blocks 1..t (joint data)
  *      ─► embed the test split ─► row t of C (φ_t queries vs every φ_j gallery, j ≤ t)
  *      ─► backfill bound ─► AC / AM ─► store (one version at a time)
@@ -46,7 +46,7 @@ export interface CompatRunOptions {
   /** Scenario name or .json path (loaded with loadScenario), or the scenario as data. */
   scenario: string | CompatScenario;
   method: string;
-  /** Number of model versions S; the class order is cut into S equal blocks. */
+  /** Number of model versions S; the class order is cut into S near-equal blocks. */
   steps: number;
   seed: number;
   /** Method options (strings from the CLI are coerced and checked). */
@@ -78,20 +78,26 @@ const PROTOCOL =
   'Q = G = test split; cosine on L2-normalised embeddings, both sides truncated to the first min(d_q, d_g) coordinates then renormalised; ' +
   "the query's own id excluded from the gallery (also across models); CMC top-k; mAP over the full ranked gallery; ties by (−score, gallery index)";
 
-/** Cut the class order into `steps` equal blocks (UserError unless steps divides the class count). */
+/** Cut the class order into `steps` near-equal blocks (UserError for steps < 2 or > C). */
 export function classBlocks(order: number[], steps: number): number[][] {
   if (!Number.isInteger(steps) || steps < 2) {
     throw new UserError(`--steps must be an integer ≥ 2 (one upgrade at least), got ${steps}`, 'use e.g. --steps 2 (50 → 100 classes on CIFAR-100)');
   }
-  if (order.length % steps !== 0) {
-    const divisors = Array.from({ length: order.length }, (_, i) => i + 1).filter((s) => s >= 2 && order.length % s === 0);
-    throw new UserError(
-      `--steps ${steps} does not divide the ${order.length} classes into equal blocks`,
-      `use one of: ${divisors.slice(0, 12).join(', ')}`,
-    );
+  if (steps > order.length) {
+    throw new UserError(`--steps ${steps} is more than the ${order.length} classes`, `use at most --steps ${order.length}`);
   }
-  const size = order.length / steps;
-  return Array.from({ length: steps }, (_, t) => order.slice(t * size, (t + 1) * size));
+  // Blocks as equal as possible; when steps does not divide C the first C mod steps blocks get
+  // one class more (CIFAR-100 in 3 steps: 34, 33, 33 — protocols.md's uneven B34-Inc[33,33]).
+  const small = Math.floor(order.length / steps);
+  const larger = order.length % steps;
+  const blocks: number[][] = [];
+  let at = 0;
+  for (let t = 0; t < steps; t++) {
+    const size = small + (t < larger ? 1 : 0);
+    blocks.push(order.slice(at, at + size));
+    at += size;
+  }
+  return blocks;
 }
 
 /** The rows of `f` whose label is in `classes` (original order kept). */

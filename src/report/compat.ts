@@ -29,7 +29,7 @@ function header(r: CompatRecord): string {
         : `independent (d ${o.d})`;
   const lines = [
     `${chalk.bold(`Compat ${r.id}`)}  ${statusText(r.status)}`,
-    kv('scenario', `${r.scenario.name} (dataset ${r.scenario.dataset}, ${r.steps} versions of ${r.scenario.blocks[0]?.length ?? 0} new classes, order ${r.scenario.order.id}, data ${o.data})`),
+    kv('scenario', `${r.scenario.name} (dataset ${r.scenario.dataset}, ${r.steps} versions adding ${[...new Set(r.scenario.blocks.map((b) => b.length))].join('/')} classes each, order ${r.scenario.order.id}, data ${o.data})`),
     kv('method', methodLine),
     kv('training', `${o.epochs} epochs, batch ${o.batchSize}, Adam lr ${o.lr} warm-up ${o.warmup} + cosine, L2 ${o.weightDecay}, ε ${o.labelSmoothing}, head D → ${o.hidden} → d_t${o.layerNorm ? ', input LayerNorm' : ''}`),
     kv('backbone', `${r.backbone.id} (dim ${r.backbone.dim}, preprocessing ${r.backbone.preprocessing})`),

@@ -105,8 +105,10 @@ describe('compat/runner: upgrade protocol, matrices, store (protocols §9, oca.m
     expect(free.perQueryAP[0]).to.equal(1);
   });
 
-  it('clear errors: steps must divide the class count and be ≥ 2; unknown method; unknown ortho', async () => {
-    expect(() => classBlocks([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3)).to.throw(UserError, /does not divide the 10 classes/);
+  it('blocks as equal as possible (first blocks one larger); clear errors for steps < 2 or > C, unknown method, unknown ortho', async () => {
+    expect(classBlocks([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3)).to.deep.equal([[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    expect(classBlocks(Array.from({ length: 100 }, (_, i) => i), 3).map((b) => b.length)).to.deep.equal([34, 33, 33]);
+    expect(() => classBlocks([0, 1, 2], 4)).to.throw(UserError, /more than the 3 classes/);
     expect(() => classBlocks([0, 1, 2, 3], 1)).to.throw(UserError, /≥ 2/);
     expect(classBlocks([5, 3, 1, 0], 2)).to.deep.equal([[5, 3], [1, 0]]);
     const fail = async (method: string, opts: Record<string, unknown>): Promise<unknown> =>
