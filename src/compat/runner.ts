@@ -17,6 +17,7 @@ import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
 import { scenarioFeatures, type FeatureEvent } from '../features.js';
 import { Rng } from '../rng.js';
 import { loadScenario } from '../scenario/scenario.js';
+import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
 import { initBackend } from '../tf.js';
@@ -100,19 +101,6 @@ export function classBlocks(order: number[], steps: number): number[][] {
   return blocks;
 }
 
-/** The rows of `f` whose label is in `classes` (original order kept). */
-export function selectClasses(f: Features, classes: number[]): Features {
-  const keep = new Set(classes);
-  const idx: number[] = [];
-  for (let i = 0; i < f.count; i++) if (keep.has(f.y[i])) idx.push(i);
-  const x = new Float32Array(idx.length * f.dim);
-  const y = new Int32Array(idx.length);
-  idx.forEach((src, k) => {
-    x.set(f.x.subarray(src * f.dim, (src + 1) * f.dim), k * f.dim);
-    y[k] = f.y[src];
-  });
-  return { x, y, count: idx.length, dim: f.dim };
-}
 
 /** Seed of an independent random stream per (trainSeed, version, purpose). */
 function streamSeed(seed: number, version: number, purpose: number): number {

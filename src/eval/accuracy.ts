@@ -4,6 +4,7 @@
  * aggregate (and any regrouping) be recomputed later.
  */
 import { UserError } from '../errors.js';
+import { selectClasses } from '../scenario/stream.js';
 import type { Features, IncrementResult } from '../types.js';
 
 export type IncrementEvaluation = Omit<IncrementResult, 'learnMs' | 'evalMs' | 'learnerState'>;
@@ -21,22 +22,10 @@ export interface EvaluateIncrementArgs {
 
 const pct = (correct: number, total: number): number => (100 * correct) / total;
 
-/** Rows of `test` whose label is in `seen`, copied into a new Features block. */
-function selectRows(test: Features, seen: Set<number>): Features {
-  const rows: number[] = [];
-  for (let r = 0; r < test.count; r++) if (seen.has(test.y[r])) rows.push(r);
-  const x = new Float32Array(rows.length * test.dim);
-  const y = new Int32Array(rows.length);
-  rows.forEach((r, k) => {
-    x.set(test.x.subarray(r * test.dim, (r + 1) * test.dim), k * test.dim);
-    y[k] = test.y[r];
-  });
-  return { x, y, count: rows.length, dim: test.dim };
-}
 
 /** The test rows evaluateIncrement scores after `task`: every sample of a seen class, in dataset order. */
 export function seenTestSubset(test: Features, taskClasses: number[][], task: number): Features {
-  return selectRows(test, new Set(taskClasses.slice(0, task + 1).flat()));
+  return selectClasses(test, taskClasses.slice(0, task + 1).flat());
 }
 
 /**

@@ -1,0 +1,167 @@
+/**
+ * What `cl run` and `cl compat` share: the data/backbone/backend options, the rendering of
+ * dataset and feature-extraction events, and running an experiment stream with Ctrl-C marking
+ * the stored record as interrupted.
+ */
+import chalk from 'chalk';
+import { Command, Option } from 'commander';
+import { lastValueFrom, tap, type Observable } from 'rxjs';
+import type { BackboneOptions } from '../backbones/backbone.js';
+import { formatDuration } from '../backbones/wrap.js';
+import { progressReporter } from '../data/progress.js';
+import { UserError } from '../errors.js';
+import type { FeatureEvent } from '../features.js';
+import { addStoreOption } from './common.js';
+
+export function parseIntStrict(flag: string) {
+  return (v: string): number => {
+    if (!/^-?\d+$/.test(v)) throw new UserError(`${flag} expects an integer, got "${v}"`);
+    return Number(v);
+  };
+}
+
+/** Options of every command that turns a dataset into features and trains on them. */
+export function addExperimentOptions(cmd: Command): Command {
+  cmd
+    .option(
+      '--backbone <spec>',
+      "frozen feature extractor: pixels | onnx:<path-or-URL>[#output] | hf:<repo>[@rev][#output] | tfjs:<path-or-URL>[#layer] | NAME (see `cl backbones`); default: the scenario's",
+    )
+    .addOption(new Option('--input-norm <how>', 'input normalisation of image backbones (onnx default: imagenet)').choices(['imagenet', 'none']))
+    .option('--input-size <px>', 'model input size when the model does not declare it', parseIntStrict('--input-size'))
+    .addOption(new Option('--input-layout <layout>', 'model input layout when the model does not declare it').choices(['NCHW', 'NHWC']))
+    .addOption(new Option('--feature-pool <how>', 'how a token/spatial model output becomes one vector').choices(['cls', 'mean', 'gap', 'none']))
+    .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'))
+    .option('--data-dir <dir>', 'local copy of the dataset (archive or folder); env CL_DATA_DIR')
+    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
+    .option('--offline', 'never download; use local files and caches only')
+    .addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--json', 'print the finished record as JSON on stdout')
+    .option('-q, --quiet', 'no progress output');
+  return addStoreOption(cmd);
+}
+
+export interface ExperimentInputs {
+  backbone?: string;
+  backboneOptions: BackboneOptions;
+  dataDir?: string;
+  cacheRoot?: string;
+  offline: boolean;
+  backend: string;
+}
+
+/** The parsed values of addExperimentOptions. */
+export function experimentInputs(opts: Record<string, unknown>): ExperimentInputs {
+  const backboneOptions: BackboneOptions = {};
+  if (opts.inputNorm) backboneOptions.normalize = opts.inputNorm as BackboneOptions['normalize'];
+  if (opts.inputSize) backboneOptions.imageSize = opts.inputSize as number;
+  if (opts.inputLayout) backboneOptions.layout = opts.inputLayout as BackboneOptions['layout'];
+  if (opts.featurePool) backboneOptions.pool = opts.featurePool as BackboneOptions['pool'];
+  if (opts.extractBatchSize) backboneOptions.batchSize = opts.extractBatchSize as number;
+  return {
+    backbone: opts.backbone as string | undefined,
+    backboneOptions,
+    dataDir: (opts.dataDir as string | undefined) ?? process.env.CL_DATA_DIR,
+    cacheRoot: opts.cacheDir as string | undefined,
+    offline: Boolean(opts.offline),
+    backend: opts.backend as string,
+  };
+}
+
+/** Terminal lines on stderr (stdout stays clean for --json); progress bars for extraction. */
+export interface Renderer<E> {
+  (e: E): void;
+}
+
+/**
+ * Render the events every experiment shares (stages, extraction progress); `own` renders the rest.
+ * `line` writes one line unless quiet.
+ */
+export function experimentRenderer<E extends { type: string }>(
+  quiet: boolean,
+  own: (e: E, line: (s: string) => void) => void,
+): Renderer<E | FeatureEvent> {
+  const bars = new Map<string, ReturnType<typeof progressReporter>>();
+  const line = (s: string) => {
+    if (!quiet) process.stderr.write(`${s}\n`);
+  };
+  return (e) => {
+    const f = e as FeatureEvent;
+    switch (f.type) {
+      case 'stage':
+        line(chalk.dim(`• ${f.message}`));
+        return;
+      case 'progress': {
+        if (quiet) return;
+        let bar = bars.get(f.label);
+        if (!bar) {
+          bar = progressReporter(f.label, f.total, { unit: 'img' });
+          bars.set(f.label, bar);
+        }
+        const eta = f.eta !== undefined ? `, ETA ${formatDuration(f.eta)}` : '';
+        bar.update(f.done, f.rate !== undefined ? `${f.rate.toFixed(0)} img/s${eta}` : undefined);
+        return;
+      }
+      case 'progress-end':
+        for (const [label, bar] of bars) {
+          if (f.label === '*' || f.label === label) {
+            bar.stop();
+            bars.delete(label);
+          }
+        }
+        return;
+      default:
+        own(e as E, line);
+    }
+  };
+}
+
+/** Throttle for per-epoch lines: at most one a second, plus the last epoch. */
+export function epochThrottle(): (epoch: number, epochs: number) => boolean {
+  let last = 0;
+  return (epoch, epochs) => {
+    if (Date.now() - last <= 1000 && epoch !== epochs) return false;
+    last = Date.now();
+    return true;
+  };
+}
+
+type ExperimentEvent<R> = { type: 'started'; record: { id: string } } | { type: 'finished'; record: R } | { type: string };
+
+/**
+ * Subscribe to an experiment, render its events, and on SIGINT/SIGTERM mark the stored record
+ * interrupted before exiting (130/143). Resolves with the finished record.
+ */
+export async function runExperimentStream<R, E extends { type: string }>(
+  events: Observable<E>,
+  render: Renderer<E | FeatureEvent>,
+  markInterrupted: (id: string, why: string) => Promise<void>,
+): Promise<R> {
+  let id: string | null = null;
+  let finished: R | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const exit = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (!id) exit();
+    else markInterrupted(id, `interrupted by ${signal}`).then(exit, exit);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await lastValueFrom(
+      events.pipe(
+        tap((e) => {
+          const ev = e as ExperimentEvent<R>;
+          if (ev.type === 'started' && 'record' in ev) id = (ev.record as { id: string }).id;
+          if (ev.type === 'finished' && 'record' in ev) finished = ev.record as R;
+          render(e);
+        }),
+      ),
+    );
+  } finally {
+    render({ type: 'progress-end', label: '*' });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (finished === null) throw new Error('the experiment ended without a result');
+  return finished;
+}
