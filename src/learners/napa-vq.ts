@@ -649,6 +649,12 @@ export class NapaVqLearner implements Learner {
     return this.predictWith(x, this.config.testRule);
   }
 
+  /** The other test rule, scored and stored beside the headline (cosine vs Euclidean nearest CV). */
+  extraPredictions(x: Features): Record<string, Int32Array> {
+    const other: TestRule = this.config.testRule === 'cosine' ? 'euclidean' : 'cosine';
+    return { [other]: this.predictWith(x, other) };
+  }
+
   /**
    * §2.8: cosine = highest cosine between z and the CVs (the paper's rule); euclidean = nearest
    * CV in raw distance (the training rule). Ties go to the class that arrived first.

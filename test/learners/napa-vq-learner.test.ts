@@ -234,6 +234,16 @@ describe('napa-vq learner', function () {
     expect(c.cv).to.not.deep.equal(a.cv);
   });
 
+  it('scores the other test rule as an extra prediction (Euclidean beside the cosine headline)', async () => {
+    const l = create(napaVqMethod, { ...SMALL, epochsBase: 2, epochs: 2 }, small.dim, 5) as NapaVqLearner;
+    await l.learn(experience(small, 0));
+    const extra = l.extraPredictions(small.test);
+    expect(Object.keys(extra)).to.deep.equal(['euclidean']);
+    expect(Array.from(extra.euclidean)).to.deep.equal(Array.from(l.predictWith(small.test, 'euclidean')));
+    expect(Array.from(l.predict(small.test))).to.deep.equal(Array.from(l.predictWith(small.test, 'cosine')));
+    l.dispose();
+  });
+
   it('holds tf.memory().numTensors constant across increments (both methods, every mode)', async () => {
     const variants: Array<[MethodDef, MethodOptions]> = [
       [napaVqMethod, { mode: 'faithful' }],
