@@ -101,6 +101,23 @@ describe('cl CLI (child process)', function () {
     expectUserError(r, /variant/);
   });
 
+  it('stores secondary decision rules beside the headline (WA: unaligned head and NME)', function () {
+    const r = cl(['run', 'split-mnist', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'wa.json')], env);
+    expect(r.code, r.stderr).to.equal(0);
+    const rec = JSON.parse(r.stdout) as RunRecord;
+    // No alignment after the first task, so no "unaligned" rule there; NME exists from the start.
+    expect(Object.keys(rec.increments[0].extra ?? {})).to.deep.equal(['nme']);
+    for (const inc of rec.increments.slice(1)) {
+      expect(Object.keys(inc.extra ?? {}).sort()).to.deep.equal(['nme', 'unaligned']);
+      const u = inc.extra!.unaligned;
+      expect(u.accuracyRow).to.have.length(inc.task + 1);
+      // A_t is the sample-weighted mean of the row when the tasks' test sets have these sizes.
+      const sizes = rec.scenario.taskClasses.slice(0, inc.task + 1).map((cls) => cls.reduce((n, c) => n + inc.totalPerClass[String(c)], 0));
+      const weighted = u.accuracyRow.reduce((acc, a, i) => acc + a * sizes[i], 0) / sizes.reduce((a, b) => a + b, 0);
+      expect(u.accuracy).to.be.closeTo(weighted, 1e-9);
+    }
+  });
+
   it('stops a diverging run with a clear message and records it as failed', function () {
     const nanStore = path.join(tmp, 'nan.json');
     const r = cl(['run', 'split-mnist', '--method', 'wa', '--lr', '1e30', '--epochs', '2', '--store', nanStore], env);
