@@ -32,7 +32,9 @@ export function register(program: Command): void {
       if (compat.length > 0) {
         const head = ['id', 'created (UTC)', 'status', 'scenario', 'method', 'backbone', 'AC top-1', 'AM mAP', 'versions'];
         const rows = compat.map((r) => renderCompatListLine(r));
-        process.stdout.write(`\n${chalk.bold('Compatibility jobs')}\n${renderTable(head, rows)}\n`);
+        const align = ['left', 'left', 'left', 'left', 'left', 'left', 'right', 'right', 'right'] as const;
+        const gap = runs.length > 0 ? '\n' : '';
+        process.stdout.write(`${gap}${chalk.bold('Compatibility jobs')}\n${renderTable(head, rows, { align: [...align] })}\n`);
       }
     }),
   );
