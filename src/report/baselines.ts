@@ -20,7 +20,7 @@ import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } fro
 import { UserError } from '../errors.js';
 import { formatSplit, parseSplit, taskSizes } from '../scenario/split.js';
 import type { RunRecord } from '../types.js';
-import { packageRoot } from './package-root.js';
+import { packageRoot } from '../version.js';
 
 /** A_T: final accuracy; A_avg: Ā, average incremental accuracy (first task included); A_t: the per-increment curve. */
 export type BaselineMetric = 'A_T' | 'A_avg' | 'A_t';

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
+import { packageRoot } from '../version.js';
 import { resolveOrder, type ClassOrder } from './orders.js';
 import { scenarioSchemaErrors, type ScenarioFile } from './schema.js';
 import { formatSplit, parseSplit, taskClasses as splitTaskClasses, type SplitSpec } from './split.js';
@@ -49,19 +49,7 @@ export interface ScenarioListing {
   error?: string;
 }
 
-let rootCache: string | null = null;
-
-/** The folder holding package.json, walking up from this module's file. */
-export function packageRoot(): string {
-  if (rootCache) return rootCache;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return (rootCache = dir);
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`cannot find package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
+export { packageRoot };
 
 export function scenariosDir(): string {
   return path.join(packageRoot(), 'scenarios');
