@@ -21,7 +21,11 @@ export async function cifar100TestSample(shared: string, n: number): Promise<Ima
   let have = 0;
   let need = Infinity;
   let dataStart = -1;
-  const stream = createReadStream(file).pipe(createGunzip());
+  // Forward read errors (e.g. CL_SHARED_DIR pointing at the wrong folder) to the gunzip stream so
+  // they reject this promise instead of crashing the test runner.
+  const source = createReadStream(file);
+  const stream = source.pipe(createGunzip());
+  source.on('error', (err) => stream.destroy(err));
   for await (const chunk of stream) {
     chunks.push(chunk as Buffer);
     have += (chunk as Buffer).length;
