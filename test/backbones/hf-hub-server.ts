@@ -10,6 +10,7 @@
  * Faults for tests: `cutAfter` (close the socket after that many body bytes, for the next `cuts`
  * CDN responses) and `corrupt` (serve a body with the right length but flipped bytes).
  */
+import { reshapeModel } from './tiny-onnx.js';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -123,40 +124,8 @@ export const gitBlobId = (b: Buffer): string => createHash('sha1').update(`blob 
 /**
  * A ViT-shaped tiny ONNX model: pixels [N, 3, S, S] -> last_hidden_state = Reshape(pixels, [0, -1, 3]),
  * so token 0 (the "[CLS]" position) is the first three values of the R plane: R[0,0], R[0,1], R[0,2].
- * Hand-encoded ModelProto (onnx.proto field numbers), as in tiny-onnx.ts.
+ * Built with tiny-onnx.ts's hand-encoded ModelProto.
  */
 export function tinyVitModel(size: number): Buffer {
-  const varint = (n: number): number[] => {
-    const out: number[] = [];
-    let v = BigInt(n);
-    if (v < 0n) v += 1n << 64n;
-    do {
-      let b = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v > 0n) b |= 0x80;
-      out.push(b);
-    } while (v > 0n);
-    return out;
-  };
-  const key = (f: number, w: number): number[] => varint((f << 3) | w);
-  const vint = (f: number, n: number): number[] => [...key(f, 0), ...varint(n)];
-  const bytes = (f: number, b: number[] | Uint8Array): number[] => [...key(f, 2), ...varint(b.length), ...b];
-  const str = (f: number, s: string): number[] => bytes(f, Array.from(Buffer.from(s, 'utf8')));
-  const valueInfo = (name: string, dims: (number | string)[]): number[] => {
-    const shape = dims.flatMap((d) => bytes(1, typeof d === 'number' ? vint(1, d) : str(2, d)));
-    return [...str(1, name), ...bytes(2, bytes(1, [...vint(1, 1), ...bytes(2, shape)]))];
-  };
-  const raw = Buffer.alloc(24);
-  [0, -1, 3].forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
-  const init = [...vint(1, 3), ...vint(2, 7), ...str(8, 'shape'), ...bytes(9, raw)];
-  const node = [...str(1, 'pixel_values'), ...str(1, 'shape'), ...str(2, 'last_hidden_state'), ...str(3, 'reshape_0'), ...str(4, 'Reshape')];
-  const graph = [
-    ...bytes(1, node),
-    ...str(2, 'g'),
-    ...bytes(5, init),
-    ...bytes(11, valueInfo('pixel_values', ['batch_size', 3, size, size])),
-    ...bytes(12, valueInfo('last_hidden_state', ['batch_size', size * size, 3])),
-  ];
-  const opset = [...str(1, ''), ...vint(2, 13)];
-  return Buffer.from([...vint(1, 8), ...str(2, 'cl-test'), ...bytes(7, graph), ...bytes(8, opset)]);
+  return reshapeModel('pixel_values', ['batch_size', 3, size, size], 'last_hidden_state', [0, -1, 3], ['batch_size', size * size, 3]);
 }

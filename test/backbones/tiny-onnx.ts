@@ -50,6 +50,20 @@ export function identityModel(dims: Dim[], inputName = 'pixels', outputName = 'y
   return model([...bytes(1, node('Identity', [inputName], [outputName])), ...str(2, 'g'), ...bytes(11, valueInfo(inputName, dims)), ...bytes(12, valueInfo(outputName, dims))]);
 }
 
+/**
+ * A Reshape model: input [..dims] -> output named `outputName` with shape `shape` (an int64
+ * initializer, 0 = copy that input dim, -1 = infer), declared output dims `outDims`.
+ */
+export function reshapeModel(inputName: string, inDims: Dim[], outputName: string, shape: number[], outDims: Dim[]): Buffer {
+  return model([
+    ...bytes(1, node('Reshape', [inputName, 'shape'], [outputName])),
+    ...str(2, 'g'),
+    ...bytes(5, int64Initializer('shape', shape)),
+    ...bytes(11, valueInfo(inputName, inDims)),
+    ...bytes(12, valueInfo(outputName, outDims)),
+  ]);
+}
+
 /** [N, C, H, W] -> tokens [N, C, H*W] (Reshape with shape [0, C, H*W]), plus a second output "z" = x. */
 export function tokensModel(c: number, h: number, w: number): Buffer {
   return model([
