@@ -115,17 +115,8 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   const backend = await initBackend(opts.backend ?? 'auto');
   const backboneSpec = opts.backbone ?? scenario.backbone;
 
-  const { train, test, backbone: backboneInfo } = await scenarioFeatures(
-    {
-      dataset: scenario.dataset,
-      backbone: backboneSpec,
-      backboneOptions: opts.backboneOptions,
-      dataDir: opts.dataDir,
-      cacheRoot: opts.cacheRoot,
-      offline: opts.offline,
-    },
-    emit,
-  );
+  // The explicit keys come last: opts.backbone may be undefined (= the scenario's).
+  const { train, test, backbone: backboneInfo } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit);
 
   const learner = method.create(methodOptions, { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses });
   const now = new Date().toISOString();
