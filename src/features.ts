@@ -70,6 +70,7 @@ export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEve
       backbone: {
         id: backbone.id,
         preprocessing: backbone.preprocessingId,
+        ...(backbone.preprocessingEngine ? { preprocessingEngine: backbone.preprocessingEngine } : {}),
         dim: tr.features.dim,
         featureCacheId: `${tr.cacheId}+${te.cacheId}`,
       },

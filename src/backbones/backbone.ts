@@ -32,6 +32,12 @@ export interface Backbone {
   /** The declared pixel pipeline (null when the backbone takes raw pixels as they are). */
   readonly preprocessing: Preprocessing | null;
   readonly preprocessingId: string;
+  /**
+   * Where the declared preprocessing runs when it does not run in JavaScript ('onnxruntime': as
+   * operators in front of the model). Part of the feature cache key: two engines agree to ~1e-6,
+   * which a quantised model can amplify, so their features are never mixed.
+   */
+  readonly preprocessingEngine?: string;
   /** Everything worth storing in a run record / cache sidecar. */
   describe(): Record<string, unknown>;
   /** Features for every image of the split, row-major `count x dim`. */
@@ -60,6 +66,12 @@ export interface BackboneOptions {
   batchSize?: number;
   /** Intra-op threads (default os.availableParallelism()). */
   threads?: number;
+  /**
+   * Where ONNX models preprocess: 'auto' (default) puts resize + normalisation into the model as
+   * ONNX operators when the model allows it, so onnxruntime runs them on its own threads; 'js'
+   * always preprocesses in JavaScript.
+   */
+  preprocess?: 'auto' | 'js';
 }
 
 export interface BackboneSpec {

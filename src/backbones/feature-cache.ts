@@ -63,7 +63,7 @@ export interface FeatureCacheMeta {
   dataset: { name: string; fingerprint: string; location: string; verified: string };
   split: string;
   backbone: { id: string; kind: string; describe: Record<string, unknown> };
-  preprocessing: { id: string; spec: unknown };
+  preprocessing: { id: string; spec: unknown; engine?: string | null };
   count: number;
   dim: number;
   createdAt: string;
@@ -105,6 +105,8 @@ export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', 
         split,
         backbone: backbone.id,
         preprocessing: backbone.preprocessingId,
+        // Only non-JS engines enter the key, so entries made by the JS preprocessor keep their keys.
+        ...(backbone.preprocessingEngine && backbone.preprocessingEngine !== 'js' ? { engine: backbone.preprocessingEngine } : {}),
         count: data.count,
       }),
     )
@@ -280,7 +282,7 @@ export async function extractFeatures(
     dataset: { name: dataset.name, fingerprint: splitFingerprint(data), location: dataset.source.location, verified: dataset.source.verified },
     split,
     backbone: { id: backbone.id, kind: backbone.kind, describe: backbone.describe() },
-    preprocessing: { id: backbone.preprocessingId, spec: backbone.preprocessing },
+    preprocessing: { id: backbone.preprocessingId, spec: backbone.preprocessing, engine: backbone.preprocessingEngine ?? (backbone.preprocessing ? 'js' : null) },
     count,
     dim,
     createdAt: new Date().toISOString(),

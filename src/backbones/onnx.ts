@@ -2,16 +2,23 @@
  * `onnx:<path-or-URL>[#output]`: an ONNX image model on onnxruntime-node.
  *
  * Input geometry (size, layout, channels) comes from the model's input metadata when static, else
- * from the options. Extraction is double-buffered: while `session.run` for batch k executes on
- * onnxruntime's native threads, JS preprocesses batch k+1 into the other input buffer.
+ * from the options. The declared preprocessing (resize, scale, mean/std, layout) normally runs
+ * inside onnxruntime: `onnx-graph.ts` puts it in front of the model as ONNX operators, the session
+ * is fed the dataset's uint8 pixels, and JS only pools outputs. Preprocessing in JS on the main
+ * thread competed with onnxruntime's threads for the cores and cost ~20 % of throughput on 2 cores.
+ * Where a model cannot take the extra operators (or with `preprocess: 'js'`), JS preprocesses
+ * batch k+1 into a second buffer while batch k runs.
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import type { ImageSplit } from '../types.js';
 import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './backbone.js';
-import { resolveModelFile, sha256File } from './model-file.js';
+import { FUSED_INPUT, fuseBlocker, fusePreprocessing } from './onnx-graph.js';
+import { resolveModelFile } from './model-file.js';
 import { allowedPools, defaultPool, pooledDim, poolInto, type OutputGeometry } from './pool.js';
 import { IMAGENET_MEAN, IMAGENET_STD, Preprocessor, checkSplit, preprocessingId, type Layout, type Preprocessing } from './preprocess.js';
 
@@ -56,32 +63,43 @@ export function inputGeometry(shape: Dim[], opts: Pick<BackboneOptions, 'imageSi
   return { layout, height: hDim ?? fallback, width: wDim ?? fallback, channels: cDim === 1 ? 1 : 3, fixedBatch: shape[0] };
 }
 
+interface OnnxInfo {
+  model: string;
+  url?: string;
+  sha256: string;
+  input: string;
+  inputShape: (number | string)[];
+  output: string;
+  outputShape: (number | string)[];
+  geometry: OutputGeometry;
+  pool: PoolMode;
+  fixedBatch: number | null;
+  batchSize: number;
+  threads: number;
+  /** Why preprocessing stays in JS (null: it runs inside onnxruntime). */
+  jsReason: string | null;
+}
+
 class OnnxBackbone implements Backbone {
   readonly kind = 'onnx';
   readonly preprocessingId: string;
+  readonly preprocessingEngine: 'onnxruntime' | 'js';
   private featureDim: Dim;
+  /** The model as given (null once released in favour of a fused session). */
+  private session: ort.InferenceSession | null;
+  /** Sessions of the model with preprocessing in front, per input geometry `HxWxC`. */
+  private readonly fused = new Map<string, ort.InferenceSession>();
 
   constructor(
     readonly id: string,
     readonly preprocessing: Preprocessing,
-    private readonly session: ort.InferenceSession,
-    private readonly info: {
-      model: string;
-      url?: string;
-      sha256: string;
-      input: string;
-      inputShape: (number | string)[];
-      output: string;
-      outputShape: (number | string)[];
-      geometry: OutputGeometry;
-      pool: PoolMode;
-      fixedBatch: number | null;
-      batchSize: number;
-      threads: number;
-    },
+    session: ort.InferenceSession,
+    private readonly info: OnnxInfo,
     dim: Dim,
   ) {
+    this.session = session;
     this.preprocessingId = preprocessingId(preprocessing);
+    this.preprocessingEngine = info.jsReason === null ? 'onnxruntime' : 'js';
     this.featureDim = dim;
   }
 
@@ -102,8 +120,43 @@ class OnnxBackbone implements Backbone {
       dim: this.featureDim,
       batchSize: i.batchSize,
       threads: i.threads,
+      preprocessingEngine: this.preprocessingEngine,
+      ...(i.jsReason ? { preprocessingInJsBecause: i.jsReason } : {}),
       runtime: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`,
     };
+  }
+
+  /** The session taking uint8 HWC pixels of this geometry (built on first use). */
+  private async fusedSession(h: number, w: number, c: 1 | 3): Promise<ort.InferenceSession> {
+    const key = `${h}x${w}x${c}`;
+    const have = this.fused.get(key);
+    if (have) return have;
+    const bytes = new Uint8Array(await fs.readFile(this.info.model));
+    if (createHash('sha256').update(bytes).digest('hex') !== this.info.sha256) {
+      throw new UserError(`${this.info.model}: the model file changed while cl was using it`, 'run again once the file is complete');
+    }
+    const fusedModel = fusePreprocessing(bytes, { input: this.info.input, batch: this.info.fixedBatch, inH: h, inW: w, inC: c, p: this.preprocessing });
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(fusedModel, onnxSessionOptions(this.info.threads));
+    } catch (e) {
+      throw new UserError(
+        `${this.info.model}: onnxruntime rejected the model with preprocessing in front (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`,
+        'run with --preprocess js to preprocess in JavaScript instead',
+      );
+    }
+    this.fused.set(key, session);
+    // The plain model is only needed again if preprocessing falls back to JS; free its weights.
+    if (this.session) {
+      await this.session.release();
+      this.session = null;
+    }
+    return session;
+  }
+
+  private async plainSession(): Promise<ort.InferenceSession> {
+    this.session ??= await ort.InferenceSession.create(this.info.model, onnxSessionOptions(this.info.threads));
+    return this.session;
   }
 
   async extract(split: ImageSplit, opts: ExtractOptions = {}): Promise<Float32Array> {
@@ -111,28 +164,42 @@ class OnnxBackbone implements Backbone {
     const p = this.preprocessing;
     const pre = new Preprocessor(p, split.height, split.width, split.channels);
     const bs = this.info.fixedBatch ?? Math.max(1, Math.floor(opts.batchSize ?? this.info.batchSize));
-    const bufs = [new Float32Array(bs * pre.floatsPerImage), new Float32Array(bs * pre.floatsPerImage)];
-    const { height: h, width: w } = { height: pre.outH, width: pre.outW };
     const total = split.count;
+    if (total === 0) return new Float32Array(0);
     const batches = Math.ceil(total / bs);
+    const inC = split.channels as 1 | 3;
+    const fused = this.info.jsReason === null ? await this.fusedSession(split.height, split.width, inC) : null;
+    const session = fused ?? (await this.plainSession());
+    const inputName = fused ? FUSED_INPUT : this.info.input;
     const t0 = performance.now();
     let out: Float32Array | null = null;
     let done = 0;
 
+    const bufs = fused ? [] : [new Float32Array(bs * pre.floatsPerImage), new Float32Array(bs * pre.floatsPerImage)];
+    const pixelsPerImage = split.height * split.width * inC;
     const prepare = (k: number): { n: number; feed: ort.Tensor } => {
       const start = k * bs;
       const n = Math.min(bs, total - start);
-      const buf = bufs[k % 2];
-      pre.runBatch(split, start, n, buf);
       // A static batch dim is padded with zeros; otherwise the last batch is just shorter.
       const rows = this.info.fixedBatch ?? n;
+      if (fused) {
+        let data = split.images.subarray(start * pixelsPerImage, (start + n) * pixelsPerImage);
+        if (rows > n) {
+          const padded = new Uint8Array(rows * pixelsPerImage);
+          padded.set(data);
+          data = padded;
+        }
+        return { n, feed: new ort.Tensor('uint8', data, [rows, split.height, split.width, inC]) };
+      }
+      const buf = bufs[k % 2];
+      pre.runBatch(split, start, n, buf);
       if (rows > n) buf.fill(0, n * pre.floatsPerImage, rows * pre.floatsPerImage);
       const data = rows === bs ? buf : buf.subarray(0, rows * pre.floatsPerImage);
-      const dims = p.layout === 'NCHW' ? [rows, p.channels, h, w] : [rows, h, w, p.channels];
+      const dims = p.layout === 'NCHW' ? [rows, p.channels, pre.outH, pre.outW] : [rows, pre.outH, pre.outW, p.channels];
       return { n, feed: new ort.Tensor('float32', data, dims) };
     };
     const run = (feed: ort.Tensor): Promise<ort.InferenceSession.ReturnType> =>
-      this.session.run({ [this.info.input]: feed }, [this.info.output]).catch((e: unknown) => {
+      session.run({ [inputName]: feed }, [this.info.output]).catch((e: unknown) => {
         throw new UserError(`${this.info.model}: onnxruntime failed on a batch of shape [${feed.dims.join(', ')}]: ${e instanceof Error ? e.message : String(e)}`, 'check the input size / layout options against the model');
       });
     const collect = (res: ort.InferenceSession.ReturnType, n: number): void => {
@@ -156,22 +223,26 @@ class OnnxBackbone implements Backbone {
       opts.onProgress?.(done, total, done / secs);
     };
 
-    if (total === 0) return new Float32Array(0);
-    // Double buffering (overlap): batch k runs natively while batch k+1 is preprocessed in JS.
+    // Batch k+1 is prepared (JS path) and started as soon as batch k returns, so the native
+    // threads stay busy while JS pools (and, on the JS path, preprocesses) on the main thread.
     let cur = prepare(0);
     let pending = run(cur.feed);
     for (let k = 1; k < batches; k++) {
       const next = prepare(k);
-      collect(await pending, cur.n);
+      const res = await pending;
+      pending = run(next.feed);
+      collect(res, cur.n);
       cur = next;
-      pending = run(cur.feed);
     }
     collect(await pending, cur.n);
     return out ?? new Float32Array(0);
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.session?.release();
+    this.session = null;
+    for (const s of this.fused.values()) await s.release();
+    this.fused.clear();
   }
 }
 
@@ -184,11 +255,12 @@ export function onnxSessionOptions(threads: number): ort.InferenceSession.Sessio
 export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptions): Promise<Backbone> {
   const file = await resolveModelFile(spec.target, { cacheRoot: opts.cacheRoot, offline: opts.offline, what: 'ONNX model' });
   const model = file.path;
-  const sha256 = await sha256File(model);
+  const bytes = new Uint8Array(await fs.readFile(model));
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
+    session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
   } catch (e) {
     throw new UserError(`${model}: not a loadable ONNX model (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, 'check that the file is a complete .onnx model (re-download it if it was cut short)');
   }
@@ -246,6 +318,7 @@ export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptio
         fixedBatch: g.fixedBatch,
         batchSize: opts.batchSize ?? 16,
         threads,
+        jsReason: opts.preprocess === 'js' ? 'asked for (--preprocess js)' : fuseBlocker(bytes, inMeta.name),
       },
       dim,
     );

@@ -31,6 +31,11 @@ export function addExperimentOptions(cmd: Command): Command {
     .option('--input-size <px>', 'model input size when the model does not declare it', parseIntStrict('--input-size'))
     .addOption(new Option('--input-layout <layout>', 'model input layout when the model does not declare it').choices(['NCHW', 'NHWC']))
     .addOption(new Option('--feature-pool <how>', 'how a token/spatial model output becomes one vector').choices(['cls', 'mean', 'gap', 'none']))
+    .addOption(
+      new Option('--preprocess <where>', 'where ONNX backbones resize/normalise: auto = inside onnxruntime when the model allows, js = in JavaScript')
+        .choices(['auto', 'js'])
+        .default('auto'),
+    )
     .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'))
     .option('--data-dir <dir>', 'local copy of the dataset (archive or folder); env CL_DATA_DIR')
     .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
@@ -57,6 +62,7 @@ export function experimentInputs(opts: Record<string, unknown>): ExperimentInput
   if (opts.inputSize) backboneOptions.imageSize = opts.inputSize as number;
   if (opts.inputLayout) backboneOptions.layout = opts.inputLayout as BackboneOptions['layout'];
   if (opts.featurePool) backboneOptions.pool = opts.featurePool as BackboneOptions['pool'];
+  if (opts.preprocess === 'js') backboneOptions.preprocess = 'js';
   if (opts.extractBatchSize) backboneOptions.batchSize = opts.extractBatchSize as number;
   return {
     backbone: opts.backbone as string | undefined,

@@ -41,7 +41,9 @@ function close(actual: Float32Array, expected: number[], tol = 1e-5): void {
   for (let i = 0; i < expected.length; i++) expect(actual[i], `[${i}]`).to.be.closeTo(expected[i], tol);
 }
 
-describe('backbones/onnx on tiny hand-built models', () => {
+// Both preprocessing engines must meet the same independent expectations: 'auto' runs resize and
+// normalisation as ONNX operators inside onnxruntime, 'js' in JavaScript.
+for (const preprocess of ['auto', 'js'] as const) describe(`backbones/onnx on tiny hand-built models (preprocess: ${preprocess})`, () => {
   let dir: string;
   const file = async (name: string, buf: Buffer): Promise<string> => {
     const p = path.join(dir, name);
@@ -49,8 +51,10 @@ describe('backbones/onnx on tiny hand-built models', () => {
     return p;
   };
   const extract = async (spec: string, s: ImageSplit, opts: BackboneOptions, batchSize?: number): Promise<[Float32Array, string, string]> => {
-    const bb = await createBackbone(spec, { threads: 1, ...opts });
+    const bb = await createBackbone(spec, { threads: 1, preprocess, ...opts });
     try {
+      expect(bb.preprocessingEngine).to.equal(preprocess === 'auto' ? 'onnxruntime' : 'js');
+      expect(bb.describe().preprocessingEngine).to.equal(bb.preprocessingEngine);
       return [await bb.extract(s, batchSize ? { batchSize } : {}), bb.id, bb.preprocessingId];
     } finally {
       await bb.dispose();
