@@ -94,6 +94,7 @@ export function panelSpecs(cmp: Comparison, opts: PlotOptions = {}): { accuracy:
   const width = opts.panelWidth ?? 420;
   const height = Math.round(width * 0.66);
   const seriesDomain = [...new Set(data.accuracy.map((r) => String(r.series)))];
+  const withPublished = data.accuracy.some((r) => r.source === PUBLISHED);
   const colour = { field: 'series', type: 'nominal', title: 'Series', scale: { domain: seriesDomain } } as const;
   const def = cmp.forgettingDefinition;
   const accuracyPanel = {
@@ -122,7 +123,9 @@ export function panelSpecs(cmp: Comparison, opts: PlotOptions = {}): { accuracy:
             field: 'source',
             type: 'nominal',
             title: 'Source',
-            scale: { domain: [RUN, PUBLISHED], range: [[1, 0], [6, 4]] },
+            scale: { domain: withPublished ? [RUN, PUBLISHED] : [RUN], range: withPublished ? [[1, 0], [6, 4]] : [[1, 0]] },
+            // Without a published reference a "Source" legend would only list the runs themselves.
+            legend: withPublished ? {} : null,
           },
         },
       },

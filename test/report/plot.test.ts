@@ -55,6 +55,15 @@ describe('report/plot', function () {
     }
   });
 
+  it('names the "published" line style only when a published reference is drawn', async () => {
+    expect(svg).to.include('>Source<');
+    expect(svg).to.include(`>published<`);
+    const alone = await renderSvg(comparisonSpec(compareRuns(runs, { baselines: [] })));
+    expect(alone).to.include('>nmc<');
+    expect(alone).to.not.include('>published<');
+    expect(alone).to.not.include('>Source<');
+  });
+
   it('PNG: signature and a plausible size', () => {
     const png = svgToPng(svg);
     expect([...png.subarray(0, 8)]).to.deep.equal([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
