@@ -7,6 +7,13 @@
  * Everything the CLI shows (stages, progress, training epochs, increments) travels on one typed
  * event stream; the store is written after every increment, so a crash loses at most the
  * increment in flight and leaves the record marked as not finished.
+ *
+ * Resume (`cl resume <id>`): the stored command is run again on the same record. The learner
+ * relearns the stored increments (seeded, so deterministic on one backend) without storing them, and
+ * each replayed increment must reproduce its stored per-class correct counts exactly before the
+ * run continues; otherwise the resume stops with an error and the stored increments stay as they
+ * were. Replay costs the training time of the stored increments, but needs no learner checkpoints
+ * and proves that the continued run is the same run.
  */
 import os from 'node:os';
 import { Observable, concatMap, defer, reduce, switchMap } from 'rxjs';
@@ -17,7 +24,8 @@ import { summarize } from './eval/metrics.js';
 import { getMethod, resolveMethodOptions } from './learners/index.js';
 import { loadScenario, type ResolvedScenario } from './scenario/scenario.js';
 import { experienceStream } from './scenario/stream.js';
-import { appendIncrement, finishRun, getRun, markFailed, newRunId, openStore, type Store } from './store/store.js';
+import { UserError } from './errors.js';
+import { appendIncrement, effectiveStatus, finishRun, getRun, markFailed, newRunId, openStore, type RecordBase, type Store } from './store/store.js';
 import { initBackend, tf } from './tf.js';
 import type { Experience, ExtraEvaluation, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
 import { clVersion } from './version.js';
@@ -40,11 +48,15 @@ export interface RunOptions {
   overrides?: { base?: number; increment?: number | number[]; order?: string };
   /** argv as typed, for the record. */
   command: string[];
+  /** Continue this stored run (interrupted or failed) instead of starting a new record. */
+  resume?: string;
 }
 
 export type RunEvent =
   | FeatureEvent
   | { type: 'started'; record: RunRecord }
+  | { type: 'resuming'; record: RunRecord; fromTask: number }
+  | { type: 'replayed'; task: number; tasks: number; accuracy: number }
   | { type: 'learner'; task: number; event: LearnerEvent }
   | { type: 'increment'; result: IncrementResult; tasks: number }
   | { type: 'finished'; record: RunRecord };
@@ -57,6 +69,10 @@ interface Prepared {
   store: Store;
   record: RunRecord;
   startedAt: number;
+  /** Resume: the stored increments (tasks 0..k-1) that are replayed, not recomputed. */
+  stored: IncrementResult[];
+  /** Resume: time spent replaying (excluded from the run's total time). */
+  replayMs: number;
 }
 
 type Emit = (e: RunEvent) => void;
@@ -112,6 +128,7 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   const method = getMethod(opts.method);
   const methodOptions = resolveMethodOptions(method, opts.methodOptions);
   const store = await openStore(opts.storePath);
+  if (opts.resume) resumable(await getRun(store, opts.resume), store.path);
   const backend = await initBackend(opts.backend ?? 'auto');
   const backboneSpec = opts.backbone ?? scenario.backbone;
 
@@ -119,6 +136,24 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   const { train, test, backbone: backboneInfo } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit);
 
   const learner = method.create(methodOptions, { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses });
+  if (opts.resume) {
+    try {
+      const record = await claimForResume(store, opts.resume, {
+        scenario: scenario.taskClasses,
+        method: method.name,
+        methodOptions: learner.options(),
+        trainSeed: opts.seed,
+        backend: backend.name,
+        featureCacheId: backboneInfo.featureCacheId,
+      });
+      const stored = [...record.increments].sort((a, b) => a.task - b.task);
+      emit({ type: 'resuming', record, fromTask: stored.length });
+      return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored, replayMs: 0 };
+    } catch (e) {
+      learner.dispose();
+      throw e;
+    }
+  }
   const now = new Date().toISOString();
   const record: RunRecord = {
     id: newRunId(),
@@ -142,15 +177,84 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
     backend: backend.name,
     clVersion: clVersion(),
     command: opts.command,
+    cwd: process.cwd(),
     increments: [],
   };
   await store.insert(record);
   emit({ type: 'started', record });
-  return { scenario, train, test, learner, store, record, startedAt: Date.now() };
+  return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored: [], replayMs: 0 };
+}
+
+/** Throw a UserError unless the run may be resumed (interrupted or failed, with stored tasks 0..k-1). */
+function resumable(run: RunRecord, storePath: string): void {
+  const status = effectiveStatus(run);
+  if (status === 'finished') throw new UserError(`run ${run.id} has already finished`, `see it with \`cl show ${run.id}\``);
+  if (status === 'running') {
+    throw new UserError(`run ${run.id} is still running (pid ${run.pid} on ${run.host})`, 'stop that process first, or wait for it to finish');
+  }
+  if (status !== 'interrupted' && status !== 'failed') throw new UserError(`run ${run.id} has status "${status}" and cannot be resumed`);
+  const tasks = run.increments.map((i) => i.task).sort((a, b) => a - b);
+  if (tasks.some((t, k) => t !== k)) {
+    throw new UserError(`run ${run.id} in ${storePath} has stored tasks ${tasks.join(', ')}, not a prefix 0..k-1`, 'the record was edited by hand; start a new run');
+  }
+}
+
+interface RunIdentity {
+  scenario: number[][];
+  method: string;
+  methodOptions: Record<string, unknown>;
+  trainSeed: number;
+  backend: string;
+  featureCacheId: string;
+}
+
+/**
+ * Take over a stored run for this process: check (under the store lock) that it is still resumable
+ * and that the re-created experiment is the same one, then mark it running with our pid.
+ */
+async function claimForResume(store: Store, id: string, now: RunIdentity): Promise<RunRecord> {
+  return store.update<RunRecord & RecordBase>(id, (run) => {
+    resumable(run, store.path);
+    const same = (what: string, stored: unknown, current: unknown, hint: string): void => {
+      if (JSON.stringify(stored) !== JSON.stringify(current)) {
+        throw new UserError(`cannot resume run ${run.id}: its ${what} was ${JSON.stringify(stored)}, now ${JSON.stringify(current)}`, hint);
+      }
+    };
+    same('class split', run.scenario.taskClasses, now.scenario, 'the scenario file changed since the run started; start a new run');
+    same('method', run.method, now.method, 'start a new run');
+    same('method options', run.methodOptions, now.methodOptions, 'the method defaults changed since the run started (cl upgraded?); start a new run');
+    same('trainSeed', run.trainSeed, now.trainSeed, 'start a new run');
+    same('tfjs backend', run.backend, now.backend, `resume on a machine where the ${run.backend} backend is available, or pass --backend ${run.backend}`);
+    same('features', run.backbone.featureCacheId, now.featureCacheId, 'the dataset, backbone or preprocessing differ from the run (check --data-dir / the model file); start a new run');
+    const fromTask = run.increments.length;
+    run.status = 'running';
+    run.pid = process.pid;
+    run.host = os.hostname();
+    delete run.error;
+    run.resumes = [...(run.resumes ?? []), { at: new Date().toISOString(), pid: process.pid, fromTask }];
+  });
+}
+
+/** Relearn a stored increment and check that it reproduces the stored per-class counts exactly. */
+async function replay(p: Prepared, exp: Experience, emit: Emit): Promise<IncrementResult> {
+  const t0 = performance.now();
+  const stored = p.stored[exp.index];
+  await p.learner.learn(exp, { emit: (event) => emit({ type: 'learner', task: exp.index, event }) });
+  const row = evaluateIncrement({ predict: (x) => p.learner.predict(x), test: p.test, taskClasses: p.scenario.taskClasses, task: exp.index });
+  if (JSON.stringify(row.correctPerClass) !== JSON.stringify(stored.correctPerClass) || JSON.stringify(row.accuracyRow) !== JSON.stringify(stored.accuracyRow)) {
+    throw new UserError(
+      `cannot resume run ${p.record.id}: relearning task ${exp.index + 1} gave A_t ${row.accuracy.toFixed(2)} % where the run stored ${stored.accuracy.toFixed(2)} %, so the learner does not reproduce it here`,
+      'resume on the machine and backend that started the run, or start a new run; the stored increments are unchanged',
+    );
+  }
+  p.replayMs += performance.now() - t0;
+  emit({ type: 'replayed', task: exp.index, tasks: p.scenario.taskClasses.length, accuracy: stored.accuracy });
+  return stored;
 }
 
 /** One increment: learn, evaluate over all seen classes, persist the accuracy row. */
 async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promise<IncrementResult> {
+  if (exp.index < p.stored.length) return replay(p, exp, emit);
   const t0 = performance.now();
   await p.learner.learn(exp, { emit: (event) => emit({ type: 'learner', task: exp.index, event }) });
   const t1 = performance.now();
@@ -192,6 +296,8 @@ function evaluateExtras(p: Prepared, task: number): Record<string, ExtraEvaluati
 
 /** Summary metrics over all increments; the stored record is marked finished. */
 async function finish(p: Prepared, incs: IncrementResult[]): Promise<RunRecord> {
-  await finishRun(p.store, p.record.id, summarize(incs, Date.now() - p.startedAt));
+  // A resumed run counts the stored increments' own learn + eval time, not the replay.
+  const before = p.stored.reduce((s, i) => s + i.learnMs + i.evalMs, 0);
+  await finishRun(p.store, p.record.id, summarize(incs, Date.now() - p.startedAt - p.replayMs + before));
   return getRun(p.store, p.record.id);
 }

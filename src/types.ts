@@ -149,6 +149,10 @@ export interface RunRecord {
   backend: string;
   clVersion: string;
   command: string[];
+  /** Working directory of the command (relative paths in `command` are relative to it). */
+  cwd?: string;
+  /** Each `cl resume` of this run: when, by which process, and the first task it computed anew. */
+  resumes?: { at: string; pid: number; fromTask: number }[];
   increments: IncrementResult[];
   summary?: RunSummary;
 }

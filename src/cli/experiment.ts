@@ -157,7 +157,7 @@ export async function runExperimentStream<R, E extends { type: string }>(
       events.pipe(
         tap((e) => {
           const ev = e as ExperimentEvent<R>;
-          if (ev.type === 'started' && 'record' in ev) id = (ev.record as { id: string }).id;
+          if ((ev.type === 'started' || ev.type === 'resuming') && 'record' in ev) id = (ev.record as { id: string }).id;
           if (ev.type === 'finished' && 'record' in ev) finished = ev.record as R;
           render(e);
         }),

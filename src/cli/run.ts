@@ -1,13 +1,17 @@
 /** `cl run <scenario> --method <name>`: stream a scenario through a learner and store every increment. */
 import chalk from 'chalk';
 import { Command } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
 import { UserError } from '../errors.js';
 import { METHODS } from '../learners/index.js';
 import type { OptionDef } from '../learners/method.js';
 import { markInterrupted, runExperiment, type RunEvent, type RunOptions } from '../run.js';
 import { renderRun } from '../report/terminal.js';
 import type { RunRecord } from '../types.js';
-import { action, kebab, storePath } from './common.js';
+import { defaultStorePath } from '../paths.js';
+import { getRun, openStore } from '../store/store.js';
+import { action, addStoreOption, kebab, storePath } from './common.js';
 import { addExperimentOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
 
 /** Every method's options, once per name (the CLI validates them against the chosen method). */
@@ -27,7 +31,8 @@ function parseIncrement(v: string): number | number[] {
   return nums.length === 1 && !v.includes(',') && !v.includes('[') ? nums[0] : nums;
 }
 
-export function register(program: Command): void {
+/** The `run` command's arguments and options (without its action), on `program`. */
+function defineRun(program: Command): { cmd: Command; defs: OptionDef[] } {
   const cmd = program
     .command('run')
     .description('stream a scenario through a learner; record accuracy and forgetting after every increment')
@@ -50,33 +55,95 @@ export function register(program: Command): void {
     const dflt = sameDefault ? `default ${String(o.default)}` : `defaults: ${defaults.join(', ')}`;
     cmd.option(flag, `[${owners.join(', ')}] ${o.help} (${dflt})`);
   }
+  return { cmd, defs };
+}
+
+/** RunOptions from parsed `run` arguments. */
+function runOptionsFrom(scenario: string, opts: Record<string, unknown>, self: Command, defs: OptionDef[]): RunOptions {
+  const methodOptions: Record<string, unknown> = {};
+  for (const o of defs) {
+    if (self.getOptionValueSource(o.name) === 'cli') methodOptions[o.name] = opts[o.name];
+  }
+  return {
+    scenario,
+    method: String(opts.method),
+    methodOptions,
+    seed: opts.seed as number,
+    ...experimentInputs(opts),
+    storePath: storePath(opts as { store?: string }),
+    overrides: {
+      base: opts.base as number | undefined,
+      increment: opts.increment as number | number[] | undefined,
+      order: opts.order as string | undefined,
+    },
+    command: process.argv.slice(2),
+  };
+}
+
+/** Run (or resume) and print the record. */
+async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean }): Promise<void> {
+  const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(out.quiet), async (id, why) => {
+    await markInterrupted(runOpts.storePath, id, why);
+    process.stderr.write(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`);
+  });
+  if (out.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+  else process.stdout.write(`${renderRun(record)}\n`);
+}
+
+export function register(program: Command): void {
+  const { cmd, defs } = defineRun(program);
   cmd.action(
     action(async (scenario: string, opts: Record<string, unknown>, self: Command) => {
-      const methodOptions: Record<string, unknown> = {};
-      for (const o of defs) {
-        if (self.getOptionValueSource(o.name) === 'cli') methodOptions[o.name] = opts[o.name];
-      }
-      const runOpts: RunOptions = {
-        scenario,
-        method: String(opts.method),
-        methodOptions,
-        seed: opts.seed as number,
-        ...experimentInputs(opts),
-        storePath: storePath(opts as { store?: string }),
-        overrides: {
-          base: opts.base as number | undefined,
-          increment: opts.increment as number | number[] | undefined,
-          order: opts.order as string | undefined,
-        },
-        command: process.argv.slice(2),
-      };
-      const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(Boolean(opts.quiet)), (id, why) =>
-        markInterrupted(runOpts.storePath, id, why),
-      );
-      if (opts.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
-      else process.stdout.write(`${renderRun(record)}\n`);
+      await execute(runOptionsFrom(scenario, opts, self, defs), { json: Boolean(opts.json), quiet: Boolean(opts.quiet) });
     }),
   );
+
+  const resume = program
+    .command('resume')
+    .description('continue an interrupted or failed run: its stored command runs again on the same record, replaying (and checking) the stored increments')
+    .argument('<id>', 'run id or unique prefix (see `cl ls`)')
+    .option('--data-dir <dir>', "the dataset's location when it moved since the run started (the features must come out the same)")
+    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
+    .option('--offline', 'never download; use local files and caches only')
+    .option('--json', 'print the finished record as JSON on stdout')
+    .option('-q, --quiet', 'no progress output');
+  addStoreOption(resume);
+  resume.action(
+    action(async (id: string, opts: Record<string, unknown>) => {
+      const store = storePath(opts as { store?: string });
+      const run = await getRun(await openStore(store), id);
+      const runOpts = await storedRunOptions(run);
+      runOpts.storePath = path.resolve(store);
+      runOpts.resume = run.id;
+      if (opts.dataDir) runOpts.dataDir = path.resolve(opts.dataDir as string);
+      if (opts.cacheDir) runOpts.cacheRoot = path.resolve(opts.cacheDir as string);
+      if (opts.offline) runOpts.offline = true;
+      // Relative paths of the stored command are relative to where it was typed.
+      if (run.cwd && run.cwd !== process.cwd()) {
+        if (!fs.existsSync(run.cwd)) throw new UserError(`run ${run.id} was started in ${run.cwd}, which no longer exists`, 'recreate that folder (relative paths in the command refer to it), or start a new run');
+        process.chdir(run.cwd);
+      }
+      await execute(runOpts, { json: Boolean(opts.json), quiet: Boolean(opts.quiet) });
+    }),
+  );
+}
+
+/** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
+async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
+  if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
+  const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  const { cmd, defs } = defineRun(parser);
+  let parsed: RunOptions | null = null;
+  cmd.action((scenario: string, opts: Record<string, unknown>, self: Command) => {
+    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: run.command };
+  });
+  try {
+    await parser.parseAsync(run.command, { from: 'user' });
+  } catch (e) {
+    throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
+  }
+  if (!parsed) throw new UserError(`run ${run.id}: its stored command "${run.command.join(' ')}" is not a run`);
+  return parsed;
 }
 
 /** `cl run`'s own events as terminal lines (stages and extraction progress are shared). */
@@ -86,6 +153,17 @@ function renderRunEvents(quiet: boolean) {
     switch (e.type) {
       case 'started':
         line(`${chalk.bold('run')} ${e.record.id}  ${e.record.scenario.name} (${e.record.scenario.split}, order ${e.record.scenario.order.id})  method ${e.record.method}  backend ${e.record.backend}`);
+        break;
+      case 'resuming': {
+        const r = e.record;
+        line(
+          `${chalk.bold('resume')} ${r.id}  ${r.scenario.name} (${r.scenario.split}, order ${r.scenario.order.id})  method ${r.method}  backend ${r.backend}` +
+            (e.fromTask > 0 ? `  replaying the ${e.fromTask} stored task${e.fromTask === 1 ? '' : 's'}, then from task ${e.fromTask + 1}` : '  from task 1'),
+        );
+        break;
+      }
+      case 'replayed':
+        line(chalk.dim(`  task ${String(e.task + 1).padStart(2)}/${e.tasks}  replayed: A_t ${e.accuracy.toFixed(2)} as stored`));
         break;
       case 'learner':
         if (e.event.type === 'message') line(chalk.dim(`  ${e.event.text}`));

@@ -47,6 +47,7 @@ function header(record: RunRecord): string {
     kv('version', `cl ${record.clVersion}`),
     kv('created', `${record.createdAt} (updated ${record.updatedAt}, pid ${record.pid} on ${record.host})`),
     kv('command', record.command.join(' ')),
+    ...(record.resumes ?? []).map((r) => kv('resumed', `${r.at} by pid ${r.pid}, from task ${r.fromTask + 1} (tasks 1..${r.fromTask} replayed and checked)`)),
   ];
   if (record.error) lines.push(kv('error', chalk.red(record.error)));
   return lines.join('\n');

@@ -163,6 +163,80 @@ describe('cl CLI (child process)', function () {
     // Either the kill landed before the last increment (interrupted) or the run had just finished.
     if (rec.increments.length < 5) expect(rec.status).to.equal('interrupted');
     else expect(rec.status).to.be.oneOf(['finished', 'interrupted']);
+    if (rec.status === 'interrupted') {
+      // ... and `cl resume` finishes it with the numbers of an uninterrupted run.
+      const r = cl(['resume', rec.id, '--json', '--quiet', '--store', killStore], env);
+      expect(r.code, r.stderr).to.equal(0);
+      const done = JSON.parse(r.stdout) as RunRecord;
+      const full = JSON.parse(cl(['run', 'split-mnist', '--method', 'nmc', '--json', '--quiet', '--store', path.join(tmp, 'kill-ref.json')], env).stdout) as RunRecord;
+      expect(done.status).to.equal('finished');
+      expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
+    }
+  });
+
+  describe('cl resume', function () {
+    const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+    let full: RunRecord;
+    /** A store holding `full` as a crash after `k` tasks leaves it (optionally edited). */
+    const crashedStore = (name: string, k: number, edit: (r: RunRecord) => void = () => undefined): string => {
+      const rec = structuredClone(full);
+      rec.increments = rec.increments.slice(0, k);
+      rec.status = 'running';
+      rec.pid = deadPid();
+      delete rec.summary;
+      edit(rec);
+      const file = path.join(tmp, name);
+      fs.writeFileSync(file, JSON.stringify({ version: 1, records: [rec] }));
+      return file;
+    };
+
+    before(function () {
+      const r = cl(['run', 'split-mnist', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'resume-full.json')], env);
+      expect(r.code, r.stderr).to.equal(0);
+      full = JSON.parse(r.stdout) as RunRecord;
+    });
+
+    it('continues a WA run cut after 2 of 5 tasks: relearns and checks them, then finishes as the uninterrupted run did', function () {
+      const file = crashedStore('resume-cut.json', 2);
+      const r = cl(['resume', full.id.slice(0, 10), '--json', '--store', file], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.match(/replaying the 2 stored tasks, then from task 3/);
+      expect(r.stderr).to.match(/task {2}2\/5 {2}replayed: A_t/);
+      const rec = JSON.parse(r.stdout) as RunRecord;
+      expect(rec.id).to.equal(full.id);
+      expect(rec.status).to.equal('finished');
+      expect(rec.resumes).to.have.length(1);
+      expect(rec.resumes![0]).to.include({ fromTask: 2 });
+      expect(rec.increments.map((i) => i.task)).to.deep.equal([0, 1, 2, 3, 4]);
+      // Every task's per-class counts equal the uninterrupted run's (the learner is seeded).
+      expect(rec.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
+      expect(rec.summary!.finalAccuracy).to.equal(full.summary!.finalAccuracy);
+      // The stored tasks were kept as stored, not rewritten by the replay.
+      expect(rec.increments.slice(0, 2)).to.deep.equal(full.increments.slice(0, 2));
+    });
+
+    it('refuses a finished run, a live one and an unknown id, each with one clear line', function () {
+      expectUserError(cl(['resume', full.id, '--store', path.join(tmp, 'resume-full.json')], env), /has already finished/);
+      const live = crashedStore('resume-live.json', 2, (rec) => {
+        rec.pid = process.pid;
+        rec.host = os.hostname();
+      });
+      expectUserError(cl(['resume', full.id, '--store', live], env), /is still running \(pid \d+/);
+      expectUserError(cl(['resume', 'zzzz', '--store', live], env), /zzzz/);
+    });
+
+    it('stops when a replayed task does not reproduce the stored counts, leaving them as stored', function () {
+      const file = crashedStore('resume-tampered.json', 2, (rec) => {
+        const c = Object.keys(rec.increments[1].correctPerClass)[0];
+        rec.increments[1].correctPerClass[c] -= 1;
+      });
+      const before = (JSON.parse(fs.readFileSync(file, 'utf8')) as { records: RunRecord[] }).records[0];
+      expectUserError(cl(['resume', full.id, '--store', file], env), /relearning task 2 gave A_t .* where the run stored/);
+      const after = (JSON.parse(fs.readFileSync(file, 'utf8')) as { records: RunRecord[] }).records[0];
+      expect(after.increments).to.deep.equal(before.increments);
+      expect(after.status).to.equal('failed');
+      expect(after.error).to.match(/relearning task 2/);
+    });
   });
 
   describe('on real data (CL_SHARED_DIR)', function () {
