@@ -260,7 +260,8 @@ export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptio
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
+    // From the path, not the bytes: external weight files are found relative to it.
+    session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
   } catch (e) {
     throw new UserError(`${model}: not a loadable ONNX model (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, 'check that the file is a complete .onnx model (re-download it if it was cut short)');
   }

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { Rng } from '../../src/rng.js';
 import type { ImageSplit } from '../../src/types.js';
 import { createBackbone, type BackboneOptions } from '../../src/backbones/backbone.js';
+import { ONNX_FLOAT, onnxModel, onnxNode, onnxValueInfo } from '../../src/backbones/onnx-graph.js';
+import { concat, pbBytes, pbInt, pbString } from '../../src/backbones/protobuf.js';
 import { identityModel, tokensModel } from './tiny-onnx.js';
 
 function images(count: number, channels: number, seed = 3): ImageSplit {
@@ -121,5 +123,45 @@ for (const preprocess of ['auto', 'js'] as const) describe(`backbones/onnx on ti
     close(mean, expMean);
     expect(flat.length).to.equal(2 * 48); // NCHW input passed through and flattened
     expect(flat[16]).to.be.closeTo(px(0, 0, 1), 1e-6); // plane 1 (G) starts at 16
+  });
+});
+
+describe('backbones/onnx: a model with external weight files', () => {
+  it('is loaded from its path, preprocesses in JS and says why', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cl-onnx-ext-'));
+    try {
+      // y = x + w, with w = [0.5] stored in w.bin beside the model (TensorProto.data_location = EXTERNAL).
+      const bin = Buffer.alloc(4);
+      bin.writeFloatLE(0.5, 0);
+      await fsp.writeFile(path.join(dir, 'w.bin'), bin);
+      const entry = (k: string, v: string): Uint8Array => pbBytes(13, concat([pbString(1, k), pbString(2, v)]));
+      const w = concat([pbInt(1, 1), pbInt(2, ONNX_FLOAT), pbString(8, 'w'), entry('location', 'w.bin'), entry('offset', '0'), entry('length', '4'), pbInt(14, 1)]);
+      const dims = ['N', 3, 4, 4];
+      const model = onnxModel(
+        concat([
+          pbBytes(1, onnxNode('Add', ['x', 'w'], ['y'], 'add')),
+          pbString(2, 'g'),
+          pbBytes(5, w),
+          pbBytes(11, onnxValueInfo('x', ONNX_FLOAT, dims)),
+          pbBytes(12, onnxValueInfo('y', ONNX_FLOAT, dims)),
+        ]),
+      );
+      const file = path.join(dir, 'ext.onnx');
+      await fsp.writeFile(file, model);
+      const bb = await createBackbone(`onnx:${file}`, { threads: 1, normalize: 'none' });
+      try {
+        expect(bb.preprocessingEngine).to.equal('js');
+        expect(bb.describe().preprocessingInJsBecause).to.match(/external data/);
+        const s = images(2, 3);
+        close(
+          await bb.extract(s),
+          channelMeans(s).map((m) => m + 0.5),
+        );
+      } finally {
+        await bb.dispose();
+      }
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
