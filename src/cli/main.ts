@@ -3,15 +3,33 @@
 import { Command } from 'commander';
 import { clVersion } from '../version.js';
 import { reportError } from './common.js';
-import * as run from './run.js';
-import * as ls from './ls.js';
-import * as show from './show.js';
-import * as cache from './cache.js';
-import * as catalog from './catalog.js';
-import * as backbones from './backbones.js';
-import * as compat from './compat.js';
-import * as compare from './compare.js';
-import * as sweep from './sweep.js';
+type CommandModule = { register(program: Command): void };
+
+/**
+ * Which module registers each top-level command. Only the typed command's module is loaded (tfjs,
+ * onnxruntime and vega take most of a second to import, which `cl ls` or `cl show` do not need);
+ * help, suggestions for a mistyped command, and `cl` alone load them all.
+ */
+const MODULES: Record<string, () => Promise<CommandModule>> = {
+  run: () => import('./run.js'),
+  resume: () => import('./run.js'),
+  compat: () => import('./compat.js'),
+  ls: () => import('./ls.js'),
+  show: () => import('./show.js'),
+  compare: () => import('./compare.js'),
+  sweep: () => import('./sweep.js'),
+  cache: () => import('./cache.js'),
+  backbones: () => import('./backbones.js'),
+  scenarios: () => import('./catalog.js'),
+  methods: () => import('./catalog.js'),
+  datasets: () => import('./catalog.js'),
+};
+
+// `cl ls | head`: a reader that stops early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 const program = new Command();
 program
@@ -20,9 +38,12 @@ program
   .version(clVersion())
   .showSuggestionAfterError(true);
 
-for (const m of [run, compat, ls, show, compare, sweep, cache, backbones, catalog]) m.register(program);
-
 try {
+  const typed = process.argv[2];
+  const loaders =
+    typed === '--version' || typed === '-V' ? [] : typed !== undefined && Object.hasOwn(MODULES, typed) ? [MODULES[typed]] : Object.values(MODULES);
+  const modules = await Promise.all(loaders.map((load) => load()));
+  for (const m of new Set(modules)) m.register(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = reportError(err);
