@@ -224,7 +224,7 @@ async function claimForResume(store: Store, id: string, now: RunIdentity): Promi
     same('method', run.method, now.method, 'start a new run');
     same('method options', run.methodOptions, now.methodOptions, 'the method defaults changed since the run started (cl upgraded?); start a new run');
     same('trainSeed', run.trainSeed, now.trainSeed, 'start a new run');
-    same('tfjs backend', run.backend, now.backend, `resume on a machine where the ${run.backend} backend is available, or pass --backend ${run.backend}`);
+    same('tfjs backend', run.backend, now.backend, `resume on a machine where the ${run.backend} backend is available`);
     same('features', run.backbone.featureCacheId, now.featureCacheId, 'the dataset, backbone or preprocessing differ from the run (check --data-dir / the model file); start a new run');
     const fromTask = run.increments.length;
     run.status = 'running';

@@ -115,6 +115,8 @@ export function register(program: Command): void {
       const runOpts = await storedRunOptions(run);
       runOpts.storePath = path.resolve(store);
       runOpts.resume = run.id;
+      // The backend that ran it, not what `auto` picks today: replayed tasks must match bit for bit.
+      runOpts.backend = run.backend;
       if (opts.dataDir) runOpts.dataDir = path.resolve(opts.dataDir as string);
       if (opts.cacheDir) runOpts.cacheRoot = path.resolve(opts.cacheDir as string);
       if (opts.offline) runOpts.offline = true;

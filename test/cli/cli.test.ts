@@ -225,6 +225,17 @@ describe('cl CLI (child process)', function () {
       expectUserError(cl(['resume', 'zzzz', '--store', live], env), /zzzz/);
     });
 
+    it("resumes on the run's own tfjs backend, not on what auto picks now", function () {
+      // A run made on the native backend cannot continue where only wasm/cpu exist.
+      if (fs.existsSync(path.join(root, 'node_modules', '@tensorflow', 'tfjs-node')) || fs.existsSync(path.join(root, 'node_modules', '@tensorflow', 'tfjs-node-gpu'))) this.skip();
+      const file = crashedStore('resume-native.json', 2, (rec) => {
+        rec.backend = 'tensorflow';
+      });
+      const before = fs.readFileSync(file);
+      expectUserError(cl(['resume', full.id, '--store', file], env), /tfjs backend "tensorflow" is not available/);
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+    });
+
     it('stops when a replayed task does not reproduce the stored counts, leaving them as stored', function () {
       const file = crashedStore('resume-tampered.json', 2, (rec) => {
         const c = Object.keys(rec.increments[1].correctPerClass)[0];
