@@ -366,7 +366,13 @@ export class NapaVqLearner implements Learner {
       }
     }
     this.stdMean = Float32Array.from(mean);
-    this.stdInvStd = Float32Array.from(sq, (s) => 1 / Math.max(Math.sqrt(s / f.count), 1e-6));
+    // A dimension that is constant in the base task is only centred (scale 1, as scikit-learn's
+    // StandardScaler does): dividing by a ~0 std would multiply its later, non-constant values by
+    // up to 1e6 (raw MNIST pixels: the base digits leave border pixels at 0, later digits do not).
+    this.stdInvStd = Float32Array.from(sq, (s) => {
+      const std = Math.sqrt(s / f.count);
+      return std > 1e-6 ? 1 / std : 1;
+    });
   }
 
   /** Per-class means of the rows of a [n, w] matrix (float64), for the given unit rows. */
@@ -519,13 +525,13 @@ export class NapaVqLearner implements Learner {
         const lr = first ? cfg.adapterLr : cfg.adapterLrLater;
         const opt = createOptimizer(adapter.variables(), { kind: 'adam', lr, weightDecay: cfg.weightDecay });
         optimizers.push(opt);
-        groups.push({ optimizer: opt, schedule: stepSchedule(lr, [Math.floor(0.45 * epochs)].filter((e) => e > 0), 0.1) });
+        groups.push({ optimizer: opt, schedule: stepSchedule(lr, [Math.floor(0.45 * epochs)].filter((e) => e > 0), 0.1), flag: first ? '--adapter-lr' : '--adapter-lr-later' });
       }
       const cvLr = first ? cfg.cvLr : cfg.cvLr * cfg.cvLrLaterFactor;
       const cvOpt = createOptimizer([cvVar], { kind: 'sgd', lr: cvLr, momentum: 0, weightDecay: 0 });
       optimizers.push(cvOpt);
       const cvMilestones = [...new Set([1, 2, 3, 4].map((i) => Math.round((i * epochs) / 5)))].filter((e) => e > 0 && e < epochs);
-      groups.push({ optimizer: cvOpt, schedule: stepSchedule(cvLr, cvMilestones, 0.1) });
+      groups.push({ optimizer: cvOpt, schedule: stepSchedule(cvLr, cvMilestones, 0.1), flag: first ? '--cv-lr' : '--cv-lr × --cv-lr-later-factor' });
 
       const oldUnits = Array.from({ length: nOld }, (_, i) => i);
       const napaActive = napaOn && !first && cfg.napa && nOld > 0;

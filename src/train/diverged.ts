@@ -27,13 +27,11 @@ export const DEFAULT_MAX_LOSS = 1e12;
 /** Throws TrainingDivergedError unless `loss` is finite and at most `maxLoss`. */
 export function checkLoss(
   loss: number,
-  where: { task: number; epoch: number; epochs: number; lr?: number },
+  where: { task: number; epoch: number; epochs: number; lrs?: { flag: string; lr: number }[] },
   maxLoss = DEFAULT_MAX_LOSS,
 ): void {
   if (Number.isFinite(loss) && loss <= maxLoss) return;
-  const hint =
-    where.lr !== undefined
-      ? `lower the learning rate (--lr, now ${where.lr}) or check the features for NaN/Inf values`
-      : 'lower the learning rate (--lr) or check the features for NaN/Inf values';
-  throw new TrainingDivergedError(where.task, where.epoch, where.epochs, loss, hint);
+  const lrs = where.lrs ?? [];
+  const which = lrs.length > 0 ? lrs.map((g) => `${g.flag}, now ${g.lr}`).join('; ') : '--lr';
+  throw new TrainingDivergedError(where.task, where.epoch, where.epochs, loss, `lower the learning rate (${which}) or check the features for NaN/Inf values`);
 }

@@ -22,6 +22,8 @@ import type { LrSchedule } from './schedule.js';
 export interface ParamGroup {
   optimizer: Optimizer;
   schedule: LrSchedule;
+  /** The CLI option that sets this group's learning rate, for the divergence message (default --lr). */
+  flag?: string;
 }
 
 /** Training rows kept on the host: `width` values per row; `vector` rows (labels) batch as a 1-D tensor. */
@@ -150,7 +152,7 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
       epochLosses.push(mean);
       checkLoss(
         mean,
-        { task: opts.task, epoch: epoch + 1, epochs: opts.epochs, lr: opts.groups[0]?.schedule(0) },
+        { task: opts.task, epoch: epoch + 1, epochs: opts.epochs, lrs: opts.groups.map((g) => ({ flag: g.flag ?? '--lr', lr: g.schedule(0) })) },
         opts.maxLoss ?? DEFAULT_MAX_LOSS,
       );
       opts.ctx?.emit({ type: 'epoch', task: opts.task, epoch: epoch + 1, epochs: opts.epochs, loss: mean, phase: opts.phase });

@@ -4,6 +4,7 @@
  * and less forgetting than plain fine-tuning of the same adapter.
  */
 import { expect } from 'chai';
+import { TrainingDivergedError } from '../../src/train/diverged.js';
 import { UserError } from '../../src/errors.js';
 import { resolveMethodOptions } from '../../src/learners/index.js';
 import type { MethodDef, MethodOptions } from '../../src/learners/method.js';
@@ -279,6 +280,37 @@ describe('napa-vq learner', function () {
     const other = create(napaVqMethod, { ...opts, k: 3 }, small.dim) as NapaVqLearner;
     expect(() => other.setState(state)).to.throw(UserError, /option k/);
     for (const l of [full, resumed, other]) l.dispose();
+  });
+
+  it('standardisation only centres a dimension that is constant in the base task (no 1e6 blow-up later)', async () => {
+    const exp = experience(small, 0);
+    const x = Float32Array.from(exp.train.x);
+    for (let i = 0; i < exp.train.count; i++) x[i * small.dim] = 0.25; // dim 0 constant, as MNIST's border pixels
+    const l = create(napaVqMethod, { ...SMALL, epochsBase: 1 }, small.dim) as NapaVqLearner;
+    await l.learn({ ...exp, train: { ...exp.train, x } });
+    const st = l.getState().standardisation!;
+    expect(st.mean[0]).to.be.closeTo(0.25, 1e-7);
+    expect(st.invStd[0]).to.equal(1);
+    // Other dims: 1 / population std of the base-task rows.
+    let m = 0;
+    let v = 0;
+    for (let i = 0; i < exp.train.count; i++) m += x[i * small.dim + 1] / exp.train.count;
+    for (let i = 0; i < exp.train.count; i++) v += (x[i * small.dim + 1] - m) ** 2 / exp.train.count;
+    expect(st.invStd[1]).to.be.closeTo(1 / Math.sqrt(v), 1e-4);
+    l.dispose();
+  });
+
+  it('a diverging run names the learning-rate options of napa-vq, not a --lr it does not have', async () => {
+    const l = create(napaVqMethod, { ...SMALL, epochsBase: 1, cvLr: 1e30 }, small.dim);
+    let err: unknown;
+    try {
+      await l.learn(experience(small, 0));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(TrainingDivergedError);
+    expect((err as Error).message).to.match(/--adapter-lr, now 0\.001; --cv-lr, now 1e\+30/);
+    l.dispose();
   });
 
   it('rejects wrong feature dimensions and repeated classes with a UserError', async () => {
