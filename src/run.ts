@@ -12,8 +12,9 @@
  * relearns the stored increments (seeded, so deterministic on one backend) without storing them, and
  * each replayed increment must reproduce its stored per-class correct counts exactly before the
  * run continues; otherwise the resume stops with an error and the stored increments stay as they
- * were. Replay costs the training time of the stored increments, but needs no learner checkpoints
- * and proves that the continued run is the same run.
+ * were. Learners with getState/setState (nmc, napa-vq) skip the replay: their state is
+ * checkpointed after every stored increment, and on resume the restored learner must score the
+ * last stored task exactly as stored (else the tasks are replayed after all).
  */
 import os from 'node:os';
 import { Observable, concatMap, defer, reduce, switchMap } from 'rxjs';
@@ -25,6 +26,7 @@ import { getMethod, resolveMethodOptions } from './learners/index.js';
 import { loadScenario, type ResolvedScenario } from './scenario/scenario.js';
 import { experienceStream } from './scenario/stream.js';
 import { UserError } from './errors.js';
+import { readCheckpoint, removeCheckpoint, writeCheckpoint } from './store/checkpoints.js';
 import { appendIncrement, effectiveStatus, finishRun, getRun, markFailed, newRunId, openStore, type RecordBase, type Store } from './store/store.js';
 import { initBackend, tf } from './tf.js';
 import type { Experience, ExtraEvaluation, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
@@ -57,6 +59,8 @@ export type RunEvent =
   | { type: 'started'; record: RunRecord }
   | { type: 'resuming'; record: RunRecord; fromTask: number }
   | { type: 'replayed'; task: number; tasks: number; accuracy: number }
+  /** Resume: whether the stored tasks were restored from the learner checkpoint (else replayed, and why). */
+  | { type: 'checkpoint'; restored: boolean; tasks: number; why: string | null }
   | { type: 'learner'; task: number; event: LearnerEvent }
   | { type: 'increment'; result: IncrementResult; tasks: number }
   | { type: 'finished'; record: RunRecord };
@@ -73,6 +77,8 @@ interface Prepared {
   stored: IncrementResult[];
   /** Resume: time spent replaying (excluded from the run's total time). */
   replayMs: number;
+  /** Resume: tasks 0..restored-1 come from the learner checkpoint (neither learned nor replayed). */
+  restored: number;
 }
 
 type Emit = (e: RunEvent) => void;
@@ -135,7 +141,8 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   // The explicit keys come last: opts.backbone may be undefined (= the scenario's).
   const { train, test, backbone: backboneInfo } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit);
 
-  const learner = method.create(methodOptions, { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses });
+  const ctx = { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses };
+  let learner = method.create(methodOptions, ctx);
   if (opts.resume) {
     try {
       const record = await claimForResume(store, opts.resume, {
@@ -148,7 +155,18 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
       });
       const stored = [...record.increments].sort((a, b) => a.task - b.task);
       emit({ type: 'resuming', record, fromTask: stored.length });
-      return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored, replayMs: 0 };
+      let restored = 0;
+      if (stored.length > 0) {
+        const r = await restoreCheckpoint(store, record, learner, method.name, test, scenario.taskClasses, stored);
+        if (r === null) restored = stored.length;
+        else {
+          // setState may have half-applied a bad state: replay on a clean learner.
+          learner.dispose();
+          learner = method.create(methodOptions, ctx);
+        }
+        emit({ type: 'checkpoint', restored: r === null, tasks: stored.length, why: r });
+      }
+      return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored, replayMs: 0, restored };
     } catch (e) {
       learner.dispose();
       throw e;
@@ -182,7 +200,38 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   };
   await store.insert(record);
   emit({ type: 'started', record });
-  return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored: [], replayMs: 0 };
+  return { scenario, train, test, learner, store, record, startedAt: Date.now(), stored: [], replayMs: 0, restored: 0 };
+}
+
+const sameCounts = (a: { correctPerClass: Record<string, number>; accuracyRow: number[] }, b: typeof a): boolean =>
+  JSON.stringify(a.correctPerClass) === JSON.stringify(b.correctPerClass) && JSON.stringify(a.accuracyRow) === JSON.stringify(b.accuracyRow);
+
+/**
+ * Put the learner in the state it had after the last stored task, from the run's checkpoint, and
+ * check that it scores that task exactly as stored. Returns null when restored, else why not.
+ */
+async function restoreCheckpoint(
+  store: Store,
+  run: RunRecord,
+  learner: Learner,
+  method: string,
+  test: Features,
+  taskClasses: number[][],
+  stored: IncrementResult[],
+): Promise<string | null> {
+  if (!learner.setState) return `${method} keeps no checkpoints`;
+  const { checkpoint, why } = await readCheckpoint(store.path, run.id);
+  if (!checkpoint) return why;
+  const last = stored.length - 1;
+  if (checkpoint.task !== last) return `the checkpoint was taken after task ${checkpoint.task + 1}, the run stored ${stored.length}`;
+  if (checkpoint.method !== method) return `the checkpoint is of ${checkpoint.method}, the run of ${method}`;
+  try {
+    learner.setState(checkpoint.state);
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  const row = evaluateIncrement({ predict: (x) => learner.predict(x), test, taskClasses, task: last });
+  return sameCounts(row, stored[last]) ? null : `the restored learner does not reproduce task ${last + 1}'s stored counts`;
 }
 
 /** Throw a UserError unless the run may be resumed (interrupted or failed, with stored tasks 0..k-1). */
@@ -241,7 +290,7 @@ async function replay(p: Prepared, exp: Experience, emit: Emit): Promise<Increme
   const stored = p.stored[exp.index];
   await p.learner.learn(exp, { emit: (event) => emit({ type: 'learner', task: exp.index, event }) });
   const row = evaluateIncrement({ predict: (x) => p.learner.predict(x), test: p.test, taskClasses: p.scenario.taskClasses, task: exp.index });
-  if (JSON.stringify(row.correctPerClass) !== JSON.stringify(stored.correctPerClass) || JSON.stringify(row.accuracyRow) !== JSON.stringify(stored.accuracyRow)) {
+  if (!sameCounts(row, stored)) {
     throw new UserError(
       `cannot resume run ${p.record.id}: relearning task ${exp.index + 1} gave A_t ${row.accuracy.toFixed(2)} % where the run stored ${stored.accuracy.toFixed(2)} %, so the learner does not reproduce it here`,
       'resume on the machine and backend that started the run, or start a new run; the stored increments are unchanged',
@@ -254,6 +303,7 @@ async function replay(p: Prepared, exp: Experience, emit: Emit): Promise<Increme
 
 /** One increment: learn, evaluate over all seen classes, persist the accuracy row. */
 async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promise<IncrementResult> {
+  if (exp.index < p.restored) return p.stored[exp.index];
   if (exp.index < p.stored.length) return replay(p, exp, emit);
   const t0 = performance.now();
   await p.learner.learn(exp, { emit: (event) => emit({ type: 'learner', task: exp.index, event }) });
@@ -274,6 +324,8 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
     learnerState: { ...p.learner.stateSummary(), tfTensors: tf.memory().numTensors },
   };
   await appendIncrement(p.store, p.record.id, result);
+  // After the increment is stored: a checkpoint never runs ahead of the record.
+  if (p.learner.getState) await writeCheckpoint(p.store.path, { run: p.record.id, task: exp.index, method: p.record.method, state: p.learner.getState() });
   emit({ type: 'increment', result, tasks: p.scenario.taskClasses.length });
   return result;
 }
@@ -299,5 +351,6 @@ async function finish(p: Prepared, incs: IncrementResult[]): Promise<RunRecord> 
   // A resumed run counts the stored increments' own learn + eval time, not the replay.
   const before = p.stored.reduce((s, i) => s + i.learnMs + i.evalMs, 0);
   await finishRun(p.store, p.record.id, summarize(incs, Date.now() - p.startedAt - p.replayMs + before));
+  await removeCheckpoint(p.store.path, p.record.id);
   return getRun(p.store, p.record.id);
 }

@@ -48,6 +48,12 @@ export interface Learner {
    * aligning, `nme` nearest mean of exemplars). Each is scored and stored beside the headline.
    */
   extraPredictions?(x: Features): Record<string, Int32Array>;
+  /**
+   * Optional: everything the learner needs to continue, as JSON-serialisable data (checkpoints for
+   * `cl resume`), and its inverse. setState throws a UserError for a state it cannot take.
+   */
+  getState?(): unknown;
+  setState?(state: unknown): void;
 }
 
 /** Accuracy of a secondary decision rule at one increment (see Learner.extraPredictions). */

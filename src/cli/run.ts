@@ -160,10 +160,17 @@ function renderRunEvents(quiet: boolean) {
         const r = e.record;
         line(
           `${chalk.bold('resume')} ${r.id}  ${r.scenario.name} (${r.scenario.split}, order ${r.scenario.order.id})  method ${r.method}  backend ${r.backend}` +
-            (e.fromTask > 0 ? `  replaying the ${e.fromTask} stored task${e.fromTask === 1 ? '' : 's'}, then from task ${e.fromTask + 1}` : '  from task 1'),
+            (e.fromTask > 0 ? `  ${e.fromTask} stored task${e.fromTask === 1 ? '' : 's'}, continuing from task ${e.fromTask + 1}` : '  from task 1'),
         );
         break;
       }
+      case 'checkpoint':
+        line(
+          e.restored
+            ? `  tasks 1..${e.tasks} restored from the learner checkpoint (task ${e.tasks} scores exactly as stored)`
+            : chalk.dim(`  relearning tasks 1..${e.tasks} (${e.why ?? 'no checkpoint'})`),
+        );
+        break;
       case 'replayed':
         line(chalk.dim(`  task ${String(e.task + 1).padStart(2)}/${e.tasks}  replayed: A_t ${e.accuracy.toFixed(2)} as stored`));
         break;

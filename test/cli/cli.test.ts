@@ -200,7 +200,8 @@ describe('cl CLI (child process)', function () {
       const file = crashedStore('resume-cut.json', 2);
       const r = cl(['resume', full.id.slice(0, 10), '--json', '--store', file], env);
       expect(r.code, r.stderr).to.equal(0);
-      expect(r.stderr).to.match(/replaying the 2 stored tasks, then from task 3/);
+      expect(r.stderr).to.match(/2 stored tasks, continuing from task 3/);
+      expect(r.stderr).to.match(/relearning tasks 1\.\.2 \(wa keeps no checkpoints\)/);
       expect(r.stderr).to.match(/task {2}2\/5 {2}replayed: A_t/);
       const rec = JSON.parse(r.stdout) as RunRecord;
       expect(rec.id).to.equal(full.id);
