@@ -58,6 +58,9 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
   }
 }
 
+/** Remove a run's checkpoint, and the checkpoint folder once no unfinished run has one. */
 export async function removeCheckpoint(storePath: string, runId: string): Promise<void> {
-  await fsp.rm(checkpointPath(storePath, runId), { force: true });
+  const file = checkpointPath(storePath, runId);
+  await fsp.rm(file, { force: true });
+  await fsp.rmdir(path.dirname(file)).catch(() => undefined); // fails while other checkpoints remain
 }

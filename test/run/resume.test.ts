@@ -86,6 +86,7 @@ describe('run/resume from learner checkpoints (split-mnist, embedded digits)', f
       expect(counts(resumed.record)).to.deep.equal(counts(full.record));
       expect(resumed.record.summary!.finalAccuracy).to.equal(full.record.summary!.finalAccuracy);
       expect(fs.existsSync(ck), 'checkpoint removed once the run finished').to.equal(false);
+      expect(fs.existsSync(path.dirname(ck)), 'and its empty folder').to.equal(false);
     });
   }
 
