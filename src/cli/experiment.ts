@@ -36,13 +36,23 @@ export function addExperimentOptions(cmd: Command): Command {
         .choices(['auto', 'js'])
         .default('auto'),
     )
-    .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'))
-    .option('--data-dir <dir>', 'local copy of the dataset (archive or folder); env CL_DATA_DIR')
+    .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'));
+  addDataOptions(cmd, 'local copy of the dataset (archive or folder); env CL_DATA_DIR');
+  cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'));
+  return addOutputOptions(cmd);
+}
+
+/** Where the data and caches are: --data-dir (with its help), --cache-dir, --offline. */
+export function addDataOptions(cmd: Command, dataDirHelp: string): Command {
+  return cmd
+    .option('--data-dir <dir>', dataDirHelp)
     .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
-    .option('--offline', 'never download; use local files and caches only')
-    .addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .option('--json', 'print the finished record as JSON on stdout')
-    .option('-q, --quiet', 'no progress output');
+    .option('--offline', 'never download; use local files and caches only');
+}
+
+/** How the finished record is reported and where it is stored: --json, -q, --store. */
+export function addOutputOptions(cmd: Command): Command {
+  cmd.option('--json', 'print the finished record as JSON on stdout').option('-q, --quiet', 'no progress output');
   return addStoreOption(cmd);
 }
 

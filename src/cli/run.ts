@@ -11,8 +11,8 @@ import { renderRun } from '../report/terminal.js';
 import type { RunRecord } from '../types.js';
 import { defaultStorePath } from '../paths.js';
 import { getRun, openStore } from '../store/store.js';
-import { action, addStoreOption, kebab, storePath } from './common.js';
-import { addExperimentOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
+import { action, kebab, storePath } from './common.js';
+import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
 
 /** Every method's options, once per name (the CLI validates them against the chosen method). */
 function methodOptionDefs(): OptionDef[] {
@@ -100,14 +100,12 @@ export function register(program: Command): void {
 
   const resume = program
     .command('resume')
-    .description('continue an interrupted or failed run: its stored command runs again on the same record, replaying (and checking) the stored increments')
-    .argument('<id>', 'run id or unique prefix (see `cl ls`)')
-    .option('--data-dir <dir>', "the dataset's location when it moved since the run started (the features must come out the same)")
-    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
-    .option('--offline', 'never download; use local files and caches only')
-    .option('--json', 'print the finished record as JSON on stdout')
-    .option('-q, --quiet', 'no progress output');
-  addStoreOption(resume);
+    .description(
+      'continue an interrupted or failed run on its record: its stored command runs again, the stored tasks are restored from the learner checkpoint or relearned, and checked against the stored numbers',
+    )
+    .argument('<id>', 'run id or unique prefix (see `cl ls`)');
+  addDataOptions(resume, "the dataset's location when it moved since the run started (the features must come out the same)");
+  addOutputOptions(resume);
   resume.action(
     action(async (id: string, opts: Record<string, unknown>) => {
       const store = storePath(opts as { store?: string });
