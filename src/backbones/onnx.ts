@@ -89,6 +89,8 @@ class OnnxBackbone implements Backbone {
   private session: ort.InferenceSession | null;
   /** Sessions of the model with preprocessing in front, per input geometry `HxWxC`. */
   private readonly fused = new Map<string, ort.InferenceSession>();
+  /** The model bytes read (and hashed) at creation, kept until the first fused session is built. */
+  private modelBytes: Uint8Array | null;
 
   constructor(
     readonly id: string,
@@ -96,8 +98,10 @@ class OnnxBackbone implements Backbone {
     session: ort.InferenceSession,
     private readonly info: OnnxInfo,
     dim: Dim,
+    modelBytes: Uint8Array,
   ) {
     this.session = session;
+    this.modelBytes = info.jsReason === null ? modelBytes : null;
     this.preprocessingId = preprocessingId(preprocessing);
     this.preprocessingEngine = info.jsReason === null ? 'onnxruntime' : 'js';
     this.featureDim = dim;
@@ -131,9 +135,14 @@ class OnnxBackbone implements Backbone {
     const key = `${h}x${w}x${c}`;
     const have = this.fused.get(key);
     if (have) return have;
-    const bytes = new Uint8Array(await fs.readFile(this.info.model));
-    if (createHash('sha256').update(bytes).digest('hex') !== this.info.sha256) {
-      throw new UserError(`${this.info.model}: the model file changed while cl was using it`, 'run again once the file is complete');
+    // A second input geometry in one process (rare) reads the file again, checking it is the same model.
+    let bytes = this.modelBytes;
+    this.modelBytes = null;
+    if (!bytes) {
+      bytes = new Uint8Array(await fs.readFile(this.info.model));
+      if (createHash('sha256').update(bytes).digest('hex') !== this.info.sha256) {
+        throw new UserError(`${this.info.model}: the model file changed while cl was using it`, 'run again once the file is complete');
+      }
     }
     const fusedModel = fusePreprocessing(bytes, { input: this.info.input, batch: this.info.fixedBatch, inH: h, inW: w, inC: c, p: this.preprocessing });
     let session: ort.InferenceSession;
@@ -239,6 +248,7 @@ class OnnxBackbone implements Backbone {
   }
 
   async dispose(): Promise<void> {
+    this.modelBytes = null;
     await this.session?.release();
     this.session = null;
     for (const s of this.fused.values()) await s.release();
@@ -322,6 +332,7 @@ export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptio
         jsReason: opts.preprocess === 'js' ? 'asked for (--preprocess js)' : fuseBlocker(bytes, inMeta.name),
       },
       dim,
+      bytes,
     );
   } catch (e) {
     await session.release();

@@ -103,6 +103,19 @@ for (const preprocess of ['auto', 'js'] as const) describe(`backbones/onnx on ti
     expect(x[0]).to.equal(x[1]);
   });
 
+  it('one backbone serves two input geometries (RGB, then grey images)', async () => {
+    const m = await file('nchw.onnx', identityModel(['N', 3, 4, 4]));
+    const bb = await createBackbone(`onnx:${m}`, { threads: 1, preprocess, normalize: 'none' });
+    try {
+      const rgb = images(2, 3);
+      const grey = images(2, 1, 5);
+      close(await bb.extract(rgb), channelMeans(rgb));
+      close(await bb.extract(grey), channelMeans(grey));
+    } finally {
+      await bb.dispose();
+    }
+  });
+
   it('rank-3 token output: cls = token 0, mean = average over tokens; #output picks another output', async () => {
     const m = await file('tokens.onnx', tokensModel(3, 4, 4));
     const s = images(2, 3);
