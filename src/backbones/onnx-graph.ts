@@ -15,15 +15,13 @@ export const ONNX_UINT8 = 2;
 export const ONNX_INT64 = 7;
 
 const ATTR_INT = 2;
-const ATTR_STRING = 3;
 const ATTR_INTS = 7;
 
 export type Dim = number | string;
-export type Attr = { name: string; int: number } | { name: string; str: string } | { name: string; ints: number[] };
+export type Attr = { name: string; int: number } | { name: string; ints: number[] };
 
 function attribute(a: Attr): Uint8Array {
   if ('int' in a) return concat([pbString(1, a.name), pbInt(20, ATTR_INT), pbInt(3, a.int)]);
-  if ('str' in a) return concat([pbString(1, a.name), pbInt(20, ATTR_STRING), pbBytes(4, new Uint8Array(Buffer.from(a.str, 'utf8')))]);
   return concat([pbString(1, a.name), pbInt(20, ATTR_INTS), ...a.ints.map((v) => pbInt(8, v))]);
 }
 

@@ -5,10 +5,10 @@
  * copied byte for byte, so splicing never loses what `cl` does not understand.
  */
 
-export const WIRE_VARINT = 0;
-export const WIRE_I64 = 1;
-export const WIRE_LEN = 2;
-export const WIRE_I32 = 5;
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
 
 export interface WireField {
   field: number;
@@ -89,8 +89,6 @@ export function varint(n: number | bigint): number[] {
   return out;
 }
 
-export type Bytes = Uint8Array;
-
 const u8 = (a: number[]): Uint8Array => Uint8Array.from(a);
 
 export function concat(parts: Uint8Array[]): Uint8Array {
@@ -113,11 +111,3 @@ export const pbBytes = (field: number, payload: Uint8Array | Uint8Array[]): Uint
 };
 /** A UTF-8 string field. */
 export const pbString = (field: number, s: string): Uint8Array => pbBytes(field, new Uint8Array(Buffer.from(s, 'utf8')));
-/** A packed repeated int64 field. */
-export const pbPackedInts = (field: number, values: number[]): Uint8Array => pbBytes(field, u8(values.flatMap((v) => varint(v))));
-/** A 32-bit float field (wire type 5). */
-export const pbFloat = (field: number, v: number): Uint8Array => {
-  const b = Buffer.alloc(4);
-  b.writeFloatLE(v, 0);
-  return concat([u8(varint((field << 3) | WIRE_I32)), new Uint8Array(b)]);
-};
