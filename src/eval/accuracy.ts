@@ -23,9 +23,27 @@ export interface EvaluateIncrementArgs {
 const pct = (correct: number, total: number): number => (100 * correct) / total;
 
 
-/** The test rows evaluateIncrement scores after `task`: every sample of a seen class, in dataset order. */
+/** Per test split: the last seen-class subset and the arrays it lives in (reused across increments). */
+const subsets = new WeakMap<Features, { key: string; subset: Features; x: Float32Array; y: Int32Array }>();
+
+/**
+ * The test rows evaluateIncrement scores after `task`: every sample of a seen class, in dataset
+ * order. The block lives in arrays kept per test split and reused by the next call with other
+ * classes (allocating ~50 MB per increment cost more than the copy itself: page faults and GC),
+ * so it is valid until then; a call with the same classes returns it again without copying.
+ */
 export function seenTestSubset(test: Features, taskClasses: number[][], task: number): Features {
-  return selectClasses(test, taskClasses.slice(0, task + 1).flat());
+  const classes = taskClasses.slice(0, task + 1).flat();
+  const key = classes.join(',');
+  let c = subsets.get(test);
+  if (c && c.key === key && c.subset.x.buffer === c.x.buffer) return c.subset;
+  if (!c) {
+    c = { key: '', subset: test, x: new Float32Array(test.count * test.dim), y: new Int32Array(test.count) };
+    subsets.set(test, c);
+  }
+  c.subset = selectClasses(test, classes, c);
+  c.key = key;
+  return c.subset;
 }
 
 /**

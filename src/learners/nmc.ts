@@ -7,10 +7,12 @@
  *   custom    — any combination of normalize / metric / renormalizePrototypes.
  * State per class: running sum S_c (Float64Array, or float32 + Kahan compensation) and count N_c;
  * rows in arrival order, so ties go to the class that arrived first. Prediction runs as a dense
- * layer on tfjs, rebuilt lazily after every update.
+ * layer (one GEMM per block of test rows, on onnxruntime's CPU kernels: eval/onnx-kernels.ts),
+ * rebuilt lazily after every update.
  */
 import { UserError } from '../errors.js';
-import { tf } from '../tf.js';
+import { denseArgmax } from '../eval/onnx-kernels.js';
+import { addScaledRows, rowSquaredNorms } from '../train/rows.js';
 import type { Experience, Features, Learner } from '../types.js';
 import type { MethodDef, MethodOptions, OptionDef } from './method.js';
 
@@ -36,8 +38,8 @@ export const NMC_PRESETS: Readonly<Record<'janson' | 'simplecil', Preset>> = Obj
 });
 
 const EPS = 1e-12;
-/** Rows per tfjs chunk in predict (bounds peak memory for large test sets). */
-export const PREDICT_CHUNK = 4096;
+/** Rows per GEMM block in predict (bounds the score matrix: PREDICT_CHUNK × K floats). */
+export const PREDICT_CHUNK = 8192;
 
 export const nmcOptionDefs: OptionDef[] = [
   {
@@ -156,12 +158,13 @@ export interface NmcState {
 
 const f32 = Math.fround;
 
+
 export class NmcLearner implements Learner {
   readonly name = 'nmc';
   readonly config: NmcConfig;
   private slots: ClassSlot[] = [];
   private byLabel = new Map<number, ClassSlot>();
-  private layer: { w: tf.Tensor2D; b: tf.Tensor1D | null; labels: Int32Array } | null = null;
+  private layer: { w: Float32Array; b: Float32Array | null; k: number; labels: Int32Array } | null = null;
   private scratch: Float64Array;
 
   constructor(
@@ -204,34 +207,49 @@ export class NmcLearner implements Learner {
    */
   learnBatch(features: Features): void {
     this.checkDim(features, 'training');
-    const { x, y, dim } = features;
-    const z = this.scratch;
-    for (let i = 0; i < features.count; i++) {
-      const s = this.slot(y[i]);
-      const off = i * dim;
-      let scale = 1;
-      if (this.config.normalize) {
-        let n2 = 0;
-        for (let d = 0; d < dim; d++) n2 += x[off + d] * x[off + d];
-        scale = 1 / Math.max(Math.sqrt(n2), EPS); // ẑ = z / max(‖z‖₂, 1e-12)
-      }
-      for (let d = 0; d < dim; d++) z[d] = x[off + d] * scale;
-      if (s.comp) {
+    const { x, y, dim, count } = features;
+    if (count === 0) return;
+    // Slots are created in order of first appearance (row order = tie-breaking order).
+    const slotOf: ClassSlot[] = new Array<ClassSlot>(count);
+    for (let i = 0; i < count; i++) slotOf[i] = this.slot(y[i]);
+    // ẑ = z / max(‖z‖₂, 1e-12), the norm summed in float64 in coordinate order.
+    let scales: Float64Array | null = null;
+    if (this.config.normalize) {
+      scales = rowSquaredNorms(x, count, dim);
+      for (let i = 0; i < count; i++) scales[i] = 1 / Math.max(Math.sqrt(scales[i]), EPS);
+    }
+    if (this.config.accumulator === 'kahan32') {
+      const z = this.scratch;
+      for (let i = 0; i < count; i++) {
+        const s = slotOf[i];
+        const off = i * dim;
+        const scale = scales ? scales[i] : 1;
         // Kahan summation in float32.
-        const sum = s.sum, c = s.comp;
+        for (let d = 0; d < dim; d++) z[d] = x[off + d] * scale;
+        const sum = s.sum, c = s.comp as Float32Array;
         for (let d = 0; d < dim; d++) {
           const yv = f32(f32(z[d]) - c[d]);
           const t = f32(sum[d] + yv);
           c[d] = f32(f32(t - sum[d]) - yv);
           sum[d] = t;
         }
-      } else {
-        const sum = s.sum;
-        for (let d = 0; d < dim; d++) sum[d] += z[d];
+        s.count++;
       }
-      s.count++;
+    } else {
+      // Float64 sums: each class's rows are added in row order, so grouping the rows by class
+      // changes nothing in any sum (bit-identical to adding row by row).
+      const groups = new Map<ClassSlot, number[]>();
+      for (let i = 0; i < count; i++) {
+        const g = groups.get(slotOf[i]);
+        if (g) g.push(i);
+        else groups.set(slotOf[i], [i]);
+      }
+      for (const [s, rows] of groups) {
+        addScaledRows(s.sum as Float64Array, x, dim, Int32Array.from(rows), 0, rows.length, scales);
+        s.count += rows.length;
+      }
     }
-    if (features.count > 0) this.invalidate();
+    this.invalidate();
   }
 
   async learn(exp: Experience): Promise<void> {
@@ -261,11 +279,7 @@ export class NmcLearner implements Learner {
   }
 
   private invalidate(): void {
-    if (this.layer) {
-      this.layer.w.dispose();
-      this.layer.b?.dispose();
-      this.layer = null;
-    }
+    this.layer = null;
   }
 
   /**
@@ -294,8 +308,9 @@ export class NmcLearner implements Learner {
       if (!cosine) b[k] = unit ? -(n2 * inv * inv) : -n2;
     });
     this.layer = {
-      w: tf.tensor2d(w, [D, K]),
-      b: this.config.metric === 'cosine' ? null : tf.tensor1d(b),
+      w,
+      b: this.config.metric === 'cosine' ? null : b,
+      k: K,
       labels: Int32Array.from(seen, (s) => s.label),
     };
     return this.layer;
@@ -306,20 +321,13 @@ export class NmcLearner implements Learner {
     if (!this.slots.some((s) => s.count > 0)) {
       throw new Error('nmc: predict() called before any class was learned');
     }
-    const { w, b, labels } = this.buildLayer();
-    const normInput = this.config.normalize || this.config.metric === 'cosine';
+    const { w, b, k, labels } = this.buildLayer();
+    const normalizeRows = this.config.normalize || this.config.metric === 'cosine';
     const out = new Int32Array(x.count);
     for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
       const n = Math.min(PREDICT_CHUNK, x.count - start);
-      const idx = tf.tidy(() => {
-        let q: tf.Tensor2D = tf.tensor2d(x.x.subarray(start * x.dim, (start + n) * x.dim), [n, x.dim]);
-        if (normInput) q = tf.div(q, tf.maximum(tf.norm(q, 'euclidean', 1, true), EPS));
-        let scores: tf.Tensor2D = tf.matMul(q, w);
-        if (b) scores = tf.add(scores, b);
-        return tf.argMax(scores, 1); // first maximum = earliest class on ties
-      });
-      const rows = idx.dataSync();
-      idx.dispose();
+      // argmax_c (2·ẑ·μ_c − ‖μ_c‖²) or argmax_c ẑ·p_c/‖p_c‖; the first maximum (earliest class) wins ties.
+      const rows = denseArgmax(x.x.subarray(start * x.dim, (start + n) * x.dim), n, x.dim, w, k, b, { normalizeRows });
       for (let i = 0; i < n; i++) out[start + i] = labels[rows[i]];
     }
     return out;

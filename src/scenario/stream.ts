@@ -13,21 +13,48 @@
 import { Observable } from 'rxjs';
 import type { Experience, Features } from '../types.js';
 
-/** The rows of `features` whose label is in `classes`, in their original (dataset) order. */
-export function selectClasses(features: Features, classes: readonly number[]): Features {
-  const want = new Set(classes);
+/**
+ * The rows of `features` whose label is in `classes`, in their original (dataset) order. With
+ * `into`, the rows are written to the front of those arrays (at least as long as the input's)
+ * and the result views them: no new allocation for callers that select repeatedly.
+ */
+export function selectClasses(features: Features, classes: readonly number[], into?: { x: Float32Array; y: Int32Array }): Features {
   const { x, y, dim } = features;
-  let n = 0;
-  for (let i = 0; i < features.count; i++) if (want.has(y[i])) n++;
-  const outX = new Float32Array(n * dim);
-  const outY = new Int32Array(n);
-  let r = 0;
-  for (let i = 0; i < features.count; i++) {
-    if (!want.has(y[i])) continue;
-    outX.set(x.subarray(i * dim, (i + 1) * dim), r * dim);
-    outY[r++] = y[i];
+  const rows = rowsOfClasses(y, features.count, classes);
+  const n = rows.length;
+  if (into && (into.x.length < n * dim || into.y.length < n)) throw new RangeError('selectClasses: the output arrays are too short');
+  const outX = into ? into.x.subarray(0, n * dim) : new Float32Array(n * dim);
+  const outY = into ? into.y.subarray(0, n) : new Int32Array(n);
+  // Runs of consecutive rows are copied with one set() each.
+  for (let r = 0; r < n; ) {
+    let e = r + 1;
+    while (e < n && rows[e] === rows[e - 1] + 1) e++;
+    outX.set(x.subarray(rows[r] * dim, (rows[e - 1] + 1) * dim), r * dim);
+    for (let k = r; k < e; k++) outY[k] = y[rows[k]];
+    r = e;
   }
   return { x: outX, y: outY, count: n, dim };
+}
+
+/** Indices of the rows whose label is in `classes`, ascending. */
+function rowsOfClasses(y: Int32Array, count: number, classes: readonly number[]): Int32Array {
+  let max = -1;
+  let small = true;
+  for (const c of classes) {
+    if (!Number.isInteger(c) || c < 0 || c > 0xffff) small = false;
+    else if (c > max) max = c;
+  }
+  // Labels are small non-negative integers in practice: a lookup table instead of a Set.
+  const table = small ? new Uint8Array(max + 1) : null;
+  if (table) for (const c of classes) table[c] = 1;
+  const want = table ? null : new Set(classes);
+  const hit = (v: number): boolean => (table ? v >= 0 && v <= max && table[v] === 1 : want!.has(v));
+  let n = 0;
+  for (let i = 0; i < count; i++) if (hit(y[i])) n++;
+  const rows = new Int32Array(n);
+  let r = 0;
+  for (let i = 0; i < count; i++) if (hit(y[i])) rows[r++] = i;
+  return rows;
 }
 
 export interface StreamOptions {

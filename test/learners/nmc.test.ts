@@ -3,7 +3,7 @@ import { concatMap, defer, lastValueFrom, toArray } from 'rxjs';
 import { UserError } from '../../src/errors.js';
 import { getMethod, METHODS, resolveMethodOptions } from '../../src/learners/index.js';
 import type { MethodDef } from '../../src/learners/method.js';
-import { nmcConfig, nmcMethod, NmcLearner, type NmcState } from '../../src/learners/nmc.js';
+import { nmcConfig, nmcMethod, NmcLearner, PREDICT_CHUNK, type NmcState } from '../../src/learners/nmc.js';
 import { Rng } from '../../src/rng.js';
 import { taskClasses } from '../../src/scenario/split.js';
 import { experienceStream, selectClasses } from '../../src/scenario/stream.js';
@@ -210,6 +210,76 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
     expect(disagreeWithTruth).to.be.above(0); // errors exist, so agreement is not just "always correct"
   });
 
+  it('4b. onnxruntime GEMM predictions equal the pre-change tfjs dense layer and a float64 argmax, every variant', () => {
+    // 3,000 test rows × 50 classes × 64-d, overlapping clusters (many errors, some close calls).
+    const data = clusters(42, 50, 64, 30, 60, { sep: 0.35, spread: 1 });
+    const variants: Record<string, unknown>[] = [
+      { variant: 'janson' },
+      { variant: 'simplecil' },
+      { variant: 'custom', normalize: 'false', metric: 'euclidean' },
+      { variant: 'custom', renormalizePrototypes: true },
+    ];
+    for (const opts of variants) {
+      const l = new NmcLearner(opts, 64);
+      l.learnBatch(data.train);
+      const cfg = l.config;
+      const labels = l.labels();
+      // The dense layer as NMC built it before onnxruntime: W = 2μ (or unit prototypes), b = −‖μ‖², on tfjs.
+      const K = labels.length;
+      const w = new Float32Array(64 * K);
+      const b = new Float32Array(K);
+      const mu64 = labels.map((c) => l.mean(c) as Float64Array);
+      const norms2 = mu64.map((mu) => mu.reduce((a, v) => a + v * v, 0));
+      mu64.forEach((mu, k) => {
+        const n2 = mu.reduce((a, v) => a + v * v, 0);
+        const unitP = cfg.metric === 'cosine' || cfg.renormalizePrototypes;
+        const inv = unitP ? 1 / Math.max(Math.sqrt(n2), 1e-12) : 1;
+        for (let d = 0; d < 64; d++) w[d * K + k] = mu[d] * (cfg.metric === 'cosine' ? inv : 2 * inv);
+        b[k] = unitP ? -(n2 * inv * inv) : -n2;
+      });
+      const normIn = cfg.normalize || cfg.metric === 'cosine';
+      const old = tf.tidy(() => {
+        let q: tf.Tensor2D = tf.tensor2d(data.test.x, [data.test.count, 64]);
+        if (normIn) q = tf.div(q, tf.maximum(tf.norm(q, 'euclidean', 1, true), 1e-12));
+        let scores: tf.Tensor2D = tf.matMul(q, tf.tensor2d(w, [64, K]));
+        if (cfg.metric !== 'cosine') scores = tf.add(scores, tf.tensor1d(b));
+        return tf.argMax(scores, 1);
+      });
+      const oldRows = old.dataSync();
+      old.dispose();
+      const pred = l.predict(data.test);
+      let minGap = Infinity;
+      let wrong = 0;
+      const vsTfjs: number[] = [];
+      const vsF64: number[] = [];
+      for (let i = 0; i < data.test.count; i++) {
+        if (pred[i] !== labels[oldRows[i]]) vsTfjs.push(i);
+        // float64 scores of the same rule
+        const z = Float64Array.from(data.test.x.subarray(i * 64, (i + 1) * 64));
+        let zz = 0;
+        for (let d = 0; d < 64; d++) zz += z[d] * z[d];
+        const zn = normIn ? Math.max(Math.sqrt(zz), 1e-12) : 1;
+        const sc = mu64.map((mu, k) => {
+          let dot = 0;
+          for (let d = 0; d < 64; d++) dot += (z[d] / zn) * mu[d];
+          if (cfg.metric === 'cosine') return dot / Math.sqrt(norms2[k]);
+          return cfg.renormalizePrototypes ? (2 * dot) / Math.sqrt(norms2[k]) - 1 : 2 * dot - norms2[k];
+        });
+        const best = sc.indexOf(Math.max(...sc));
+        if (pred[i] !== labels[best]) vsF64.push(i);
+        const sorted = [...sc].sort((a, c) => c - a);
+        minGap = Math.min(minGap, sorted[0] - sorted[1]);
+        if (pred[i] !== data.test.y[i]) wrong++;
+      }
+      expect(vsTfjs, `${JSON.stringify(opts)}: rows predicted differently from tfjs`).to.deep.equal([]);
+      expect(vsF64, `${JSON.stringify(opts)}: rows predicted differently from float64`).to.deep.equal([]);
+      // The comparison is not vacuous: errors exist and some calls are close.
+      expect(wrong).to.be.above(100);
+      expect(minGap).to.be.below(1e-2);
+      l.dispose();
+    }
+  });
+
   it('5. janson and simplecil disagree on the nmc.md example', () => {
     // unit training vectors whose means are μ_A = (0.3, 0) and μ_B = (0.9, 0.3)
     const a = Math.sqrt(1 - 0.09);
@@ -352,7 +422,7 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
     expect(userError(() => new NmcLearner({}, 16).setState({ format: 'x' })).message).to.match(/not an nmc state/);
   });
 
-  it('11. no tensor leak across increments', async () => {
+  it('11. no tensor leak across increments (NMC holds no tfjs tensors: it predicts on onnxruntime)', async () => {
     const data = clusters(111, 12, 16, 20, 5);
     const before = tf.memory().numTensors;
     const l = new NmcLearner({}, 16);
@@ -365,18 +435,18 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
       counts.push(tf.memory().numTensors);
     }
     expect(counts.slice(1).every((n) => n === counts[0])).to.equal(true);
-    expect(counts[0] - before).to.equal(2); // W and b
+    expect(counts[0] - before).to.equal(0);
     l.dispose();
     expect(tf.memory().numTensors).to.equal(before);
   });
 
-  it('predicts in chunks of 4,096 rows with the same result as row by row', () => {
+  it(`predicts in chunks of ${PREDICT_CHUNK} rows with the same result as row by row`, () => {
     const data = clusters(121, 5, 4, 20, 0);
-    const big = clusters(122, 5, 4, 900, 0).train; // 4,500 rows: two chunks
+    const big = clusters(122, 5, 4, Math.ceil((PREDICT_CHUNK + 400) / 5), 0).train; // two chunks
     const l = new NmcLearner({ variant: 'simplecil' }, 4);
     l.learnBatch(data.train);
     const all = l.predict(big);
-    for (const i of [0, 1, 4095, 4096, 4097, 4499]) expect(l.predict(rows(big, [i]))[0]).to.equal(all[i]);
+    for (const i of [0, 1, PREDICT_CHUNK - 1, PREDICT_CHUNK, PREDICT_CHUNK + 1, big.count - 1]) expect(l.predict(rows(big, [i]))[0]).to.equal(all[i]);
     l.dispose();
   });
 
