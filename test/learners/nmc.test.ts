@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { concatMap, defer, lastValueFrom, toArray } from 'rxjs';
 import { UserError } from '../../src/errors.js';
 import { getMethod, METHODS, resolveMethodOptions } from '../../src/learners/index.js';
-import type { MethodDef } from '../../src/learners/method.js';
+import type { MethodDef, MethodOptions } from '../../src/learners/method.js';
 import { nmcConfig, nmcMethod, NmcLearner, PREDICT_CHUNK, type NmcState } from '../../src/learners/nmc.js';
 import { Rng } from '../../src/rng.js';
 import { taskClasses } from '../../src/scenario/split.js';
@@ -220,7 +220,7 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
       { variant: 'custom', renormalizePrototypes: true },
     ];
     for (const opts of variants) {
-      const l = new NmcLearner(opts, 64);
+      const l = new NmcLearner(opts as Partial<MethodOptions>, 64);
       l.learnBatch(data.train);
       const cfg = l.config;
       const labels = l.labels();
