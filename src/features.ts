@@ -28,8 +28,14 @@ export interface ScenarioFeatures {
   train: Features;
   test: Features;
   /** What the run record stores about the backbone. */
-  backbone: { id: string; preprocessing: string; dim: number; featureCacheId: string };
+  backbone: { id: string; preprocessing: string; preprocessingEngine?: string; device?: string; dim: number; featureCacheId: string };
   numClasses: number;
+}
+
+/** Why `--device auto` stayed on the CPU, from the engine's describe() (nested under `engine` by hf:/named wrappers). */
+function deviceNote(d: Record<string, unknown>): string | null {
+  if (typeof d.deviceNote === 'string') return d.deviceNote;
+  return d.engine && typeof d.engine === 'object' ? deviceNote(d.engine as Record<string, unknown>) : null;
 }
 
 export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEvent) => void): Promise<ScenarioFeatures> {
@@ -37,6 +43,8 @@ export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEve
   const dataset = await loadDataset(req.dataset, { dataDir: req.dataDir, cacheRoot: req.cacheRoot, offline: req.offline });
   emit({ type: 'stage', message: `backbone ${req.backbone}` });
   const backbone = await createBackbone(req.backbone, { ...req.backboneOptions, cacheRoot: req.cacheRoot, offline: req.offline });
+  const note = deviceNote(backbone.describe());
+  if (note) emit({ type: 'stage', message: `backbone runs on the CPU: ${note}` });
   try {
     const extract = async (split: 'train' | 'test') => {
       const label = `features ${split}`;
@@ -71,6 +79,7 @@ export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEve
         id: backbone.id,
         preprocessing: backbone.preprocessingId,
         ...(backbone.preprocessingEngine ? { preprocessingEngine: backbone.preprocessingEngine } : {}),
+        ...(backbone.device ? { device: backbone.device } : {}),
         dim: tr.features.dim,
         featureCacheId: `${tr.cacheId}+${te.cacheId}`,
       },

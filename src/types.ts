@@ -151,7 +151,7 @@ export interface RunRecord {
   method: string;
   methodOptions: Record<string, unknown>;
   trainSeed: number;
-  backbone: { id: string; preprocessing: string; preprocessingEngine?: string; dim: number; featureCacheId: string };
+  backbone: { id: string; preprocessing: string; preprocessingEngine?: string; device?: string; dim: number; featureCacheId: string };
   backend: string;
   clVersion: string;
   command: string[];

@@ -38,6 +38,12 @@ export interface Backbone {
    * which a quantised model can amplify, so their features are never mixed.
    */
   readonly preprocessingEngine?: string;
+  /**
+   * Where the model runs, for engines that can run elsewhere than the CPU ('cpu' or 'cuda' for ONNX
+   * models). Recorded in the run; a non-CPU device enters the feature cache key (GPU kernels round
+   * differently, so their features are never mixed with CPU ones).
+   */
+  readonly device?: string;
   /** Everything worth storing in a run record / cache sidecar. */
   describe(): Record<string, unknown>;
   /** Features for every image of the split, row-major `count x dim`. */
@@ -72,7 +78,16 @@ export interface BackboneOptions {
    * always preprocesses in JavaScript.
    */
   preprocess?: 'auto' | 'js';
+  /**
+   * Where ONNX models run (docs/gpu.md): 'auto' (default) = onnxruntime's CUDA execution provider
+   * when its CUDA build is installed and a GPU answers, else the CPU; 'cuda' = the GPU or a clear
+   * error; 'cpu' = always the CPU.
+   */
+  device?: OnnxDevice;
 }
+
+export type OnnxDevice = 'auto' | 'cpu' | 'cuda';
+export const ONNX_DEVICES: OnnxDevice[] = ['auto', 'cpu', 'cuda'];
 
 export interface BackboneSpec {
   /** Spec kind (table key). */
@@ -159,7 +174,15 @@ export function parseBackboneSpec(spec: string): BackboneSpec {
 /** Build a backbone from a spec string (see SPEC_KINDS). */
 export async function createBackbone(spec: string, opts: BackboneOptions = {}): Promise<Backbone> {
   const parsed = parseBackboneSpec(spec);
-  return withEta(await SPEC_KINDS[parsed.kind].create(parsed, opts));
+  const backbone = await SPEC_KINDS[parsed.kind].create(parsed, opts);
+  if (opts.device === 'cuda' && backbone.device !== 'cuda') {
+    await backbone.dispose();
+    throw new UserError(
+      `--device cuda applies to ONNX backbones (onnx:, hf: and the named ONNX ones); backbone "${parsed.raw}" does not run on onnxruntime`,
+      parsed.kind === 'pixels' ? 'drop --device: pixels run no model' : 'drop --device; tfjs models run on the tfjs backend (--backend tensorflow with @tensorflow/tfjs-node-gpu, docs/gpu.md)',
+    );
+  }
+  return withEta(backbone);
 }
 
 /** Usage lines of every accepted spec form (for CLI help; named backbones are listed by NAMED_BACKBONES). */

@@ -107,6 +107,8 @@ export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', 
         preprocessing: backbone.preprocessingId,
         // Only non-JS engines enter the key, so entries made by the JS preprocessor keep their keys.
         ...(backbone.preprocessingEngine && backbone.preprocessingEngine !== 'js' ? { engine: backbone.preprocessingEngine } : {}),
+        // Likewise only a non-CPU device: CPU entries keep the keys they had before devices existed.
+        ...(backbone.device && backbone.device !== 'cpu' ? { device: backbone.device } : {}),
         count: data.count,
       }),
     )

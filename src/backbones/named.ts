@@ -58,15 +58,15 @@ function named(n: Omit<NamedBackbone, 'create'>, inner: Backbone): Backbone {
   });
 }
 
-function hfNamed(n: Omit<NamedBackbone, 'create' | 'source'> & { repo: string; normalize: 'imagenet' | 'none' }): NamedBackbone {
-  const { repo, normalize, ...rest } = n;
-  const entry: Omit<NamedBackbone, 'create'> = { ...rest, source: `hf:${repo}#${n.output}` };
+function hfNamed(n: Omit<NamedBackbone, 'create' | 'source'> & { repo: string; normalize: 'imagenet' | 'none'; file?: string }): NamedBackbone {
+  const { repo, normalize, file, ...rest } = n;
+  const entry: Omit<NamedBackbone, 'create'> = { ...rest, source: `hf:${repo}#${n.output}${file ? ` (file ${file})` : ''}` };
   return {
     ...entry,
     create: async (opts) => {
       // Declared choices win over the model's own defaults, but an explicit user option still applies
       // (and shows in the preprocessing id, so it never shares a feature cache entry).
-      const inner = await createHfBackbone({ kind: 'hf', target: repo, output: n.output, raw: entry.source }, { ...opts, pool: opts.pool ?? n.pool }, { normalize, imageSize: 224 });
+      const inner = await createHfBackbone({ kind: 'hf', target: repo, output: n.output, raw: entry.source }, { ...opts, pool: opts.pool ?? n.pool }, { normalize, imageSize: 224, ...(file ? { file } : {}) });
       return named(entry, inner);
     },
   };
@@ -99,6 +99,23 @@ export const NAMED_BACKBONES: readonly NamedBackbone[] = [
     preprocessing: unit('NCHW'),
     preprocessingNote: 'as Janson et al.\'s code: bilinear resize of the full image to 224, pixels in [0, 1], no mean/std (the hub config asks for mean/std 0.5; not applied, nmc.md §7.3)',
     download: '~350 MB',
+  }),
+  hfNamed({
+    name: 'vit-b16-in21k-int8',
+    title: 'vit-b16-in21k with int8 weights (the hub\'s dynamically quantised export): about 2x faster on CPU, NOT the paper\'s features',
+    repo: 'Xenova/vit-base-patch16-224-in21k',
+    file: 'onnx/model_quantized.onnx',
+    origin: 'Hugging Face hub ONNX export of google/vit-base-patch16-224-in21k, dynamically quantised to int8 by transformers.js (Apache-2.0), ~88 MB',
+    output: 'last_hidden_state',
+    pool: 'cls',
+    feature:
+      '[CLS] token of last_hidden_state as vit-b16-in21k, computed with int8 weights and int8 activations in every projection: ' +
+      'different numbers, so accuracies are not comparable with published vit-b16-in21k results (no published baseline is drawn beside it)',
+    dim: 768,
+    normalize: 'none',
+    preprocessing: unit('NCHW'),
+    preprocessingNote: 'as vit-b16-in21k: bilinear resize to 224, pixels in [0, 1], no mean/std',
+    download: '~88 MB',
   }),
   hfNamed({
     name: 'dinov2-s14',

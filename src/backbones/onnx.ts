@@ -10,13 +10,15 @@
  * batch k+1 into a second buffer while batch k runs.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import type { ImageSplit } from '../types.js';
-import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './backbone.js';
+import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, OnnxDevice, PoolMode } from './backbone.js';
 import { FUSED_INPUT, fuseBlocker, fusePreprocessing } from './onnx-graph.js';
 import { resolveModelFile } from './model-file.js';
 import { allowedPools, defaultPool, pooledDim, poolInto, type OutputGeometry } from './pool.js';
@@ -78,12 +80,17 @@ interface OnnxInfo {
   threads: number;
   /** Why preprocessing stays in JS (null: it runs inside onnxruntime). */
   jsReason: string | null;
+  /** Where the sessions run. */
+  device: 'cpu' | 'cuda';
+  /** Why `--device auto` stayed on the CPU although the CUDA build is installed. */
+  deviceNote?: string;
 }
 
 class OnnxBackbone implements Backbone {
   readonly kind = 'onnx';
   readonly preprocessingId: string;
   readonly preprocessingEngine: 'onnxruntime' | 'js';
+  readonly device: 'cpu' | 'cuda';
   private featureDim: Dim;
   /** The model as given (null once released in favour of a fused session). */
   private session: ort.InferenceSession | null;
@@ -104,6 +111,7 @@ class OnnxBackbone implements Backbone {
     this.modelBytes = info.jsReason === null ? modelBytes : null;
     this.preprocessingId = preprocessingId(preprocessing);
     this.preprocessingEngine = info.jsReason === null ? 'onnxruntime' : 'js';
+    this.device = info.device;
     this.featureDim = dim;
   }
 
@@ -124,6 +132,8 @@ class OnnxBackbone implements Backbone {
       dim: this.featureDim,
       batchSize: i.batchSize,
       threads: i.threads,
+      device: i.device,
+      ...(i.deviceNote ? { deviceNote: i.deviceNote } : {}),
       preprocessingEngine: this.preprocessingEngine,
       ...(i.jsReason ? { preprocessingInJsBecause: i.jsReason } : {}),
       runtime: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`,
@@ -147,7 +157,7 @@ class OnnxBackbone implements Backbone {
     const fusedModel = fusePreprocessing(bytes, { input: this.info.input, batch: this.info.fixedBatch, inH: h, inW: w, inC: c, p: this.preprocessing });
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(fusedModel, onnxSessionOptions(this.info.threads));
+      session = await ort.InferenceSession.create(fusedModel, onnxSessionOptions(this.info.threads, this.info.device));
     } catch (e) {
       throw new UserError(
         `${this.info.model}: onnxruntime rejected the model with preprocessing in front (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`,
@@ -164,7 +174,7 @@ class OnnxBackbone implements Backbone {
   }
 
   private async plainSession(): Promise<ort.InferenceSession> {
-    this.session ??= await ort.InferenceSession.create(this.info.model, onnxSessionOptions(this.info.threads));
+    this.session ??= await ort.InferenceSession.create(this.info.model, onnxSessionOptions(this.info.threads, this.info.device));
     return this.session;
   }
 
@@ -257,8 +267,57 @@ class OnnxBackbone implements Backbone {
 }
 
 /** Session options of every ONNX backbone (exported for the extraction benchmark). */
-export function onnxSessionOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+export function onnxSessionOptions(threads: number, device: 'cpu' | 'cuda' = 'cpu'): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // CUDA first; nodes it does not implement fall back to the CPU provider.
+    executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId: 0 }, 'cpu'] : ['cpu'],
+  };
+}
+
+/**
+ * The CUDA execution provider library of onnxruntime-node, present only after the explicit opt-in
+ * (`npm run onnxruntime-cuda`, docs/gpu.md): the npm package ships the CPU build.
+ */
+export function cudaProviderPath(): string {
+  const pkg = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+}
+
+const CUDA_HINT = 'see docs/gpu.md (CUDA 12.x + cuDNN 9.x, `npm run onnxruntime-cuda`), or use --device cpu';
+
+/** Whether the NVIDIA driver exposes a GPU to this process (Linux device nodes / driver proc file). */
+export function nvidiaGpuVisible(): boolean {
+  return existsSync('/dev/nvidia0') || existsSync('/proc/driver/nvidia/version');
+}
+
+/**
+ * The first session of a model on the requested device: 'cpu' as asked; 'cuda' or a UserError
+ * saying why not; 'auto' = CUDA when its provider is installed and a session starts on it, else
+ * the CPU (the reason is returned for the log).
+ */
+async function firstSession(model: string, threads: number, want: OnnxDevice): Promise<{ session: ort.InferenceSession; device: 'cpu' | 'cuda'; why?: string }> {
+  const cpu = async (why?: string) => ({ session: await ort.InferenceSession.create(model, onnxSessionOptions(threads, 'cpu')), device: 'cpu' as const, why });
+  if (want === 'cpu') return cpu();
+  const lib = cudaProviderPath();
+  if (!existsSync(lib)) {
+    if (want === 'auto') return cpu('the CUDA build of onnxruntime is not installed');
+    throw new UserError(`--device cuda: onnxruntime-node has no CUDA execution provider here (${lib} is missing; the npm package ships the CPU build)`, CUDA_HINT);
+  }
+  if (!nvidiaGpuVisible()) {
+    if (want === 'auto') return cpu('no NVIDIA GPU is visible (no /dev/nvidia0)');
+    throw new UserError('--device cuda: no NVIDIA GPU is visible to this process (no /dev/nvidia0, no /proc/driver/nvidia)', `run on a machine with a GPU and its driver; ${CUDA_HINT}`);
+  }
+  try {
+    return { session: await ort.InferenceSession.create(model, onnxSessionOptions(threads, 'cuda')), device: 'cuda' };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    if (want === 'auto') return cpu(`onnxruntime could not start CUDA (${msg})`);
+    throw new UserError(`--device cuda: onnxruntime could not start its CUDA execution provider (${msg})`, `check that a GPU is visible (nvidia-smi) and the CUDA/cuDNN libraries are on LD_LIBRARY_PATH; ${CUDA_HINT}`);
+  }
 }
 
 /** Build an `onnx:` backbone. */
@@ -269,10 +328,16 @@ export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptio
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
   let session: ort.InferenceSession;
+  let device: 'cpu' | 'cuda';
+  let deviceNote: string | undefined;
   try {
     // From the path, not the bytes: external weight files are found relative to it.
-    session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
+    let why: string | undefined;
+    ({ session, device, why } = await firstSession(model, threads, opts.device ?? 'auto'));
+    // Only a failed start is worth a note; most machines simply have no CUDA build installed.
+    if (why && existsSync(cudaProviderPath())) deviceNote = why;
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${model}: not a loadable ONNX model (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, 'check that the file is a complete .onnx model (re-download it if it was cut short)');
   }
   try {
@@ -330,6 +395,8 @@ export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptio
         batchSize: opts.batchSize ?? 16,
         threads,
         jsReason: opts.preprocess === 'js' ? 'asked for (--preprocess js)' : fuseBlocker(bytes, inMeta.name),
+        device,
+        ...(deviceNote ? { deviceNote } : {}),
       },
       dim,
       bytes,

@@ -6,7 +6,7 @@
 import chalk from 'chalk';
 import { Command, Option } from 'commander';
 import { lastValueFrom, tap, type Observable } from 'rxjs';
-import type { BackboneOptions } from '../backbones/backbone.js';
+import { ONNX_DEVICES, type BackboneOptions, type OnnxDevice } from '../backbones/backbone.js';
 import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
@@ -36,7 +36,12 @@ export function addExperimentOptions(cmd: Command): Command {
         .choices(['auto', 'js'])
         .default('auto'),
     )
-    .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'));
+    .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'))
+    .addOption(
+      new Option('--device <where>', 'where ONNX backbones run: auto = CUDA when the CUDA build of onnxruntime is installed and a GPU answers, else cpu (docs/gpu.md)')
+        .choices(ONNX_DEVICES)
+        .default('auto'),
+    );
   addDataOptions(cmd, 'local copy of the dataset (archive or folder); env CL_DATA_DIR');
   cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'));
   return addOutputOptions(cmd);
@@ -74,6 +79,7 @@ export function experimentInputs(opts: Record<string, unknown>): ExperimentInput
   if (opts.featurePool) backboneOptions.pool = opts.featurePool as BackboneOptions['pool'];
   if (opts.preprocess === 'js') backboneOptions.preprocess = 'js';
   if (opts.extractBatchSize) backboneOptions.batchSize = opts.extractBatchSize as number;
+  if (opts.device && opts.device !== 'auto') backboneOptions.device = opts.device as OnnxDevice;
   return {
     backbone: opts.backbone as string | undefined,
     backboneOptions,

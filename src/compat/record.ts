@@ -63,7 +63,7 @@ export interface CompatRecord extends RecordBase {
   methodOptions: CompatOptions & { growth: 'every'; data: 'joint' };
   trainSeed: number;
   steps: number;
-  backbone: { id: string; preprocessing: string; preprocessingEngine?: string; dim: number; featureCacheId: string };
+  backbone: { id: string; preprocessing: string; preprocessingEngine?: string; device?: string; dim: number; featureCacheId: string };
   retrieval: {
     queries: number;
     gallery: number;

@@ -166,7 +166,7 @@ function canonicalSplit(s: string): string {
   }
 }
 
-function backboneMatches(entry: BaselineEntry, runBackbone: string): boolean {
+export function backboneMatches(entry: Pick<BaselineEntry, 'backbone' | 'backboneAliases'>, runBackbone: string): boolean {
   const names = [entry.backbone, ...(entry.backboneAliases ?? [])].map(norm);
   // Named backbones carry their model's content hash (`vit-b16-in21k@<sha12>`): match on the name.
   const id = norm(runBackbone).replace(/@[0-9a-f]{12}$/, '');

@@ -32,7 +32,7 @@ function header(r: CompatRecord): string {
     kv('scenario', `${r.scenario.name} (dataset ${r.scenario.dataset}, ${r.steps} versions adding ${[...new Set(r.scenario.blocks.map((b) => b.length))].join('/')} classes each, order ${r.scenario.order.id}, data ${o.data})`),
     kv('method', methodLine),
     kv('training', `${o.epochs} epochs, batch ${o.batchSize}, Adam lr ${o.lr} warm-up ${o.warmup} + cosine, L2 ${o.weightDecay}, ε ${o.labelSmoothing}, head D → ${o.hidden} → d_t${o.layerNorm ? ', input LayerNorm' : ''}`),
-    kv('backbone', `${r.backbone.id} (dim ${r.backbone.dim}, preprocessing ${r.backbone.preprocessing}${r.backbone.preprocessingEngine ? ` in ${r.backbone.preprocessingEngine}` : ''})`),
+    kv('backbone', `${r.backbone.id} (dim ${r.backbone.dim}, preprocessing ${r.backbone.preprocessing}${r.backbone.preprocessingEngine ? ` in ${r.backbone.preprocessingEngine}` : ''}${r.backbone.device ? `, on ${r.backbone.device}` : ''})`),
     kv('backend', r.backend),
     kv('seed', `${r.trainSeed} (trainSeed)`),
     kv('version', `cl ${r.clVersion}`),

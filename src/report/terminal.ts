@@ -41,7 +41,7 @@ function header(record: RunRecord): string {
     kv('scenario', `${s.name} (dataset ${s.dataset}, split ${s.split}, ${s.taskClasses.length} tasks)`),
     kv('order', `${s.order.id}${s.order.seed !== null ? ` (order seed ${s.order.seed})` : ''}: ${listClasses(s.order.classes, 10)}`),
     kv('method', `${record.method}${describeOptions(record.methodOptions)}`),
-    kv('backbone', `${b.id} (dim ${b.dim}, preprocessing ${b.preprocessing}${b.preprocessingEngine ? ` in ${b.preprocessingEngine}` : ''}, feature cache ${b.featureCacheId})`),
+    kv('backbone', `${b.id} (dim ${b.dim}, preprocessing ${b.preprocessing}${b.preprocessingEngine ? ` in ${b.preprocessingEngine}` : ''}${b.device ? `, on ${b.device}` : ''}, feature cache ${b.featureCacheId})`),
     kv('backend', record.backend),
     kv('seed', `${record.trainSeed} (trainSeed)`),
     kv('version', `cl ${record.clVersion}`),
