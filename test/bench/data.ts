@@ -72,7 +72,7 @@ async function syntheticData(): Promise<BenchData> {
   const dim = 1280;
   const rng = new Rng(14);
   const centres = new Float32Array(100 * dim);
-  for (let i = 0; i < centres.length; i++) centres[i] = rng.normal() * 0.6;
+  for (let i = 0; i < centres.length; i++) centres[i] = rng.normal() * 0.05;
   const train = synthetic(50000, dim, centres, rng);
   const test = synthetic(10000, dim, centres, rng);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cl-bench-'));
