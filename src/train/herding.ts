@@ -4,6 +4,7 @@
  * smaller quota (wa.md §2 step 6, "trimmed in herding order").
  */
 import type { Rng } from '../rng.js';
+import { dotRowsWith, rowSquaredNorms } from './rows.js';
 
 export type HerdingKind = 'icarl' | 'der' | 'random';
 export const HERDING_KINDS: HerdingKind[] = ['icarl', 'der', 'random'];
@@ -11,10 +12,10 @@ export const HERDING_KINDS: HerdingKind[] = ['icarl', 'der', 'random'];
 /** L2-normalised copy of the rows (zero rows stay zero). */
 export function l2NormalizeRows(x: Float32Array, count: number, dim: number): Float32Array {
   const out = new Float32Array(count * dim);
+  const norms2 = rowSquaredNorms(x, count, dim);
   for (let i = 0; i < count; i++) {
     const o = i * dim;
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += x[o + j] * x[o + j];
+    const s = norms2[i];
     const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
     for (let j = 0; j < dim; j++) out[o + j] = x[o + j] * inv;
   }
@@ -29,37 +30,21 @@ export function meanRow(x: Float32Array, count: number, dim: number): Float64Arr
   return mu;
 }
 
-function dotRows(x: Float32Array, a: number, b: number, dim: number): number {
-  let s = 0;
-  const oa = a * dim;
-  const ob = b * dim;
-  for (let j = 0; j < dim; j++) s += x[oa + j] * x[ob + j];
-  return s;
-}
-
 /**
  * iCaRL herding (Rebuffi et al., arXiv 1611.07725, Alg. 4; PyCIL `_construct_exemplar`) on
  * L2-normalised rows φ̂:  p_k = argmin_{i ∉ P} ‖μ − (φ̂_i + Σ_{j<k} φ̂_{p_j}) / k‖.
  * Expanded as ‖μ‖² − (2/k)(⟨μ,S⟩ + ⟨μ,φ̂_i⟩) + (‖S‖² + 2⟨S,φ̂_i⟩ + ‖φ̂_i‖²)/k², keeping ⟨S,φ̂_i⟩
- * up to date costs one pass over the rows per pick. Ties go to the lower index.
+ * up to date costs one pass over the rows per pick. Ties go to the lower index. The float64 dot
+ * products run four rows at a time (train/rows.ts: same operations, same order, same bits).
  */
 export function icarlHerding(normalized: Float32Array, count: number, dim: number, m: number): Int32Array {
   const picks = Math.min(m, count);
   const mu = meanRow(normalized, count, dim);
   const muDot = new Float64Array(count);
-  const sq = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    let a = 0;
-    let b = 0;
-    for (let j = 0; j < dim; j++) {
-      const v = normalized[i * dim + j];
-      a += mu[j] * v;
-      b += v * v;
-    }
-    muDot[i] = a;
-    sq[i] = b;
-  }
+  dotRowsWith(mu, normalized, dim, 0, count, muDot);
+  const sq = rowSquaredNorms(normalized, count, dim);
   const sDot = new Float64Array(count); // ⟨S, φ̂_i⟩ with S the sum of the picks so far
+  const pickDot = new Float64Array(count); // ⟨φ̂_best, φ̂_i⟩ of the last pick
   const taken = new Uint8Array(count);
   const order = new Int32Array(picks);
   let muS = 0; // ⟨μ, S⟩
@@ -80,7 +65,8 @@ export function icarlHerding(normalized: Float32Array, count: number, dim: numbe
     taken[best] = 1;
     muS += muDot[best];
     sS += 2 * sDot[best] + sq[best];
-    for (let i = 0; i < count; i++) if (!taken[i]) sDot[i] += dotRows(normalized, best, i, dim);
+    dotRowsWith(normalized.subarray(best * dim, (best + 1) * dim), normalized, dim, 0, count, pickDot, taken);
+    for (let i = 0; i < count; i++) if (!taken[i]) sDot[i] += pickDot[i];
   }
   return order;
 }
@@ -98,14 +84,14 @@ export function derHerding(normalized: Float32Array, count: number, dim: number,
   const taken = new Uint8Array(count);
   const order: number[] = [];
   const maxIter = Math.max(1000, picks);
+  const scores = new Float64Array(count);
   for (let it = 0; it < maxIter && order.length < picks; it++) {
     let best = 0;
     let bestVal = -Infinity;
+    dotRowsWith(w, normalized, dim, 0, count, scores);
     for (let i = 0; i < count; i++) {
-      let s = 0;
-      for (let j = 0; j < dim; j++) s += w[j] * normalized[i * dim + j];
-      if (s > bestVal) {
-        bestVal = s;
+      if (scores[i] > bestVal) {
+        bestVal = scores[i];
         best = i;
       }
     }

@@ -1,0 +1,80 @@
+/**
+ * Speed changes must not move a single number (issue 14). Every tfjs-trained method runs a small
+ * seeded class-incremental stream on the wasm backend; a sha256 over what it learned — every
+ * prediction (and extra prediction) after every task, and the per-task training losses, γ and
+ * row norms of its state summary — is compared with the value the code produced before the speed
+ * work (commit 6f54409, wasm backend). Any change in the order or kind of float operations of a
+ * training step, of herding or of the exemplar bookkeeping changes these hashes.
+ *
+ * wasm SIMD has no fused multiply-add and its own libm, so these bits are the same on every CPU;
+ * the test runs on wasm only (skipped when CL_BACKEND picks another backend).
+ */
+import { createHash } from 'node:crypto';
+import { expect } from 'chai';
+import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
+import { initBackend } from '../../src/tf.js';
+import type { Features, Learner } from '../../src/types.js';
+import { experiences, gaussianClusters } from './synthetic.js';
+
+const data = gaussianClusters({ classes: 12, dim: 40, trainPerClass: 50, testPerClass: 40, sigma: 1.2, seed: 3, nonNegative: true });
+
+function numbersOf(summary: Record<string, unknown>): unknown {
+  const perTask = (summary.perTask ?? []) as Record<string, unknown>[];
+  return perTask.map((r) => [r.finalLoss ?? null, r.gamma ?? null, r.meanOldNorm ?? null, r.meanNewNormBefore ?? null, r.meanNewNormAfter ?? null]);
+}
+
+async function fingerprint(method: string, options: Record<string, unknown>, test: Features): Promise<string> {
+  const def = getMethod(method);
+  const learner: Learner = def.create(resolveMethodOptions(def, options), { seed: 7, dim: data.train.dim, numClasses: 12 });
+  const h = createHash('sha256');
+  try {
+    for (const exp of experiences(data.train, 12, 3)) {
+      await learner.learn(exp);
+      h.update(Buffer.from(learner.predict(test).buffer));
+      const extra = learner.extraPredictions?.(test) ?? {};
+      for (const k of Object.keys(extra).sort()) h.update(k).update(Buffer.from(extra[k].buffer));
+    }
+    h.update(JSON.stringify(numbersOf(learner.stateSummary())));
+  } finally {
+    learner.dispose();
+  }
+  return h.digest('hex');
+}
+
+const CASES: [string, Record<string, unknown>][] = [
+  ['wa', { epochs: 3, batchSize: 32, memory: 60 }],
+  ['wa', { epochs: 3, batchSize: 32, memory: 60, head: 'mlp', hidden: 16, herding: 'der', bias: true }],
+  ['replay', { epochs: 3, batchSize: 32, memory: 60 }],
+  ['finetune', { epochs: 3, batchSize: 32 }],
+  ['joint', { epochs: 2, batchSize: 32 }],
+  ['napa-vq', { epochsBase: 3, epochs: 2, batchSize: 32, hidden: 16, embedDim: 8, napaSamples: 8, k: 4 }],
+  ['finetune-adapter', { epochsBase: 3, epochs: 2, batchSize: 32, hidden: 16, embedDim: 8 }],
+];
+
+// Computed by the code before the speed work (commit 6f54409) on the wasm backend.
+const EXPECTED: Record<string, string> = {
+  'wa {"epochs":3,"batchSize":32,"memory":60}': '69a3fe24b201d64a7bb05cd641b3684fb9c75f46c97f94009fcd2ec3c2df21a4',
+  'wa {"epochs":3,"batchSize":32,"memory":60,"head":"mlp","hidden":16,"herding":"der","bias":true}': 'd3c167229cf122386d3a25dedbf818265e15f38d5316cb4d0120666bf497d72f',
+  'replay {"epochs":3,"batchSize":32,"memory":60}': '4d71c54c55bd6567a91e00e1761b3f9c1964c2e1d5832d80154ebd8963830ec2',
+  'finetune {"epochs":3,"batchSize":32}': '918dc30a85fc2e92bf020ae71caf0f46a49fb0eb55e5cb8954450056a9fbe18f',
+  'joint {"epochs":2,"batchSize":32}': 'f65aeeabfe917eb716a903f4ca20290c3c2b745cbcec74383f3312a4d0d75b71',
+  'napa-vq {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8,"napaSamples":8,"k":4}': '199c5d62ff3043fb82846287363005dfedd56bc9ca112bdbace7c14c21467dca',
+  'finetune-adapter {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8}': 'debb2f276ad99d9453fc9cd3476a403aacd2c5e20e9aca52855ae3df0a5a30e6',
+};
+
+describe('same numbers as before the speed work (wasm)', function () {
+  this.timeout(300000);
+  before(async function () {
+    const b = await initBackend();
+    if (b.name !== 'wasm') this.skip();
+  });
+
+  for (const [method, options] of CASES) {
+    const key = `${method} ${JSON.stringify(options)}`;
+    it(key, async () => {
+      const got = await fingerprint(method, options, data.test);
+      if (process.env.CL_PRINT_FINGERPRINTS) console.log(`    '${key}': '${got}',`);
+      expect(got).to.equal(EXPECTED[key]);
+    });
+  }
+});
