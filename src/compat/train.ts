@@ -10,7 +10,7 @@
 import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { Adam } from '../train/optimizers.js';
-import { fit } from '../train/loop.js';
+import { fit, hostRows } from '../train/loop.js';
 import { l2Penalty } from '../train/losses.js';
 import { kaimingUniform } from '../train/init.js';
 import type { Features, LearnContext, LearnerEvent } from '../types.js';
@@ -103,8 +103,10 @@ export async function trainVersion(input: TrainVersionInput): Promise<TrainedVer
   const w = tf.tidy(() => tf.variable(kaimingUniform(rng, C, input.dim, 1), true)); // classifier, no bias
   const ortho = role === 'oca' ? new OrthoLayer(o.ortho, input.dim, rng, o.orthoBias) : null;
   const p = prototypes ? tf.tensor2d(prototypes, [C, dOld]) : null;
-  const x = tf.tensor2d(train.x, [train.count, train.dim]);
-  const y = tf.tensor1d(rows, 'int32');
+  // Host rows: on wasm/cpu the loop copies each batch in JS (tf.gather of a batch from a big tensor
+  // costs ~15 ms there); device backends upload them once and gather there. Same rows either way.
+  const x = hostRows(train.x, train.dim);
+  const y = hostRows(rows);
   const params = [...head.variables(), ...(ortho?.variables() ?? []), w];
   const optimizer = new Adam(params, o.lr);
   const eps = o.labelSmoothing;
@@ -166,7 +168,7 @@ export async function trainVersion(input: TrainVersionInput): Promise<TrainedVer
     };
   } finally {
     optimizer.dispose();
-    for (const t of [x, y, p, w]) t?.dispose();
+    for (const t of [p, w]) t?.dispose();
     ortho?.dispose();
     head.dispose();
   }

@@ -11,7 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { resolveCompatOptions } from '../../src/compat/options.js';
+import { trainVersion } from '../../src/compat/train.js';
+import { retrievalMetrics } from '../../src/eval/retrieval.js';
 import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
+import { Rng } from '../../src/rng.js';
 import { initBackend } from '../../src/tf.js';
 import type { Features, Learner } from '../../src/types.js';
 import { experiences, gaussianClusters } from './synthetic.js';
@@ -53,6 +57,7 @@ const CASES: [string, Record<string, unknown>][] = [
 
 // Computed by the code before the speed work (commit 6f54409) on the wasm backend.
 const EXPECTED: Record<string, string> = {
+  compat: '8c278048aca69fbef3e5b2f423b32a229de1c4cfb49ddf45510693753bf88d51',
   'wa {"epochs":3,"batchSize":32,"memory":60}': '69a3fe24b201d64a7bb05cd641b3684fb9c75f46c97f94009fcd2ec3c2df21a4',
   'wa {"epochs":3,"batchSize":32,"memory":60,"head":"mlp","hidden":16,"herding":"der","bias":true}': 'd3c167229cf122386d3a25dedbf818265e15f38d5316cb4d0120666bf497d72f',
   'replay {"epochs":3,"batchSize":32,"memory":60}': '4d71c54c55bd6567a91e00e1761b3f9c1964c2e1d5832d80154ebd8963830ec2',
@@ -62,11 +67,38 @@ const EXPECTED: Record<string, string> = {
   'finetune-adapter {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8}': 'debb2f276ad99d9453fc9cd3476a403aacd2c5e20e9aca52855ae3df0a5a30e6',
 };
 
+/** cl compat: three versions (plain, bct, oca) and the retrieval cells between them. */
+async function compatFingerprint(): Promise<string> {
+  const classes = Array.from({ length: 12 }, (_, i) => i);
+  const options = resolveCompatOptions({ d: 8, k: 4, hidden: 24, epochs: 3, batchSize: 32 });
+  const h = createHash('sha256');
+  const v1 = await trainVersion({ role: 'plain', version: 1, train: data.train, classes, previous: null, dim: 8, options, rng: new Rng(1) });
+  const v2 = await trainVersion({ role: 'bct', version: 2, train: data.train, classes, previous: v1.model, dim: 8, options, rng: new Rng(2) });
+  const v3 = await trainVersion({ role: 'oca', version: 3, train: data.train, classes, previous: v2.model, dim: 12, options, rng: new Rng(3) });
+  const ids = Int32Array.from({ length: data.test.count }, (_, i) => i);
+  const sets = [v1, v2, v3].map((v) => ({ x: v.model.embed(data.test.x, data.test.count), dim: v.model.dim, labels: data.test.y, ids }));
+  for (const v of [v1, v2, v3]) h.update(JSON.stringify(v.epochLosses));
+  for (const s of sets) h.update(Buffer.from(s.x.buffer));
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j <= i; j++) {
+      const r = retrievalMetrics(sets[i], sets[j], { topK: [1, 5], excludeSameId: true });
+      h.update(JSON.stringify([r.cmc, r.mAP, Array.from(r.perQueryAP)]));
+    }
+  }
+  return h.digest('hex');
+}
+
 describe('same numbers as before the speed work (wasm)', function () {
   this.timeout(300000);
   before(async function () {
     const b = await initBackend();
     if (b.name !== 'wasm') this.skip();
+  });
+
+  it('compat: plain, bct, oca versions and their retrieval cells', async () => {
+    const got = await compatFingerprint();
+    if (process.env.CL_PRINT_FINGERPRINTS) console.log(`    'compat': '${got}',`);
+    expect(got).to.equal(EXPECTED.compat);
   });
 
   for (const [method, options] of CASES) {
