@@ -12,6 +12,7 @@
  * Also exported: `finetune-adapter`, the same adapter + CV classifier trained with L_DCE alone on
  * each task, every CV trainable (no protection at all): the forgetting baseline of the issue.
  */
+import { tfMatMul } from '../train/ops.js';
 import { tf } from '../tf.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
@@ -270,7 +271,8 @@ class Adapter {
   }
 
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, this.w1), this.b1)), this.w2), this.b2) as tf.Tensor2D);
+    // tf.matMul's values and gradients, its transposed products on XNNPACK (train/ops.ts); x is data.
+    return tf.tidy(() => tf.add(tfMatMul(tf.relu(tf.add(tfMatMul(x, this.w1 as tf.Tensor2D, { aIsData: true }), this.b1)) as tf.Tensor2D, this.w2 as tf.Tensor2D), this.b2) as tf.Tensor2D);
   }
 
   dispose(): void {

@@ -1,8 +1,8 @@
 /**
  * Speed changes must not move a single number (issue 14). Every tfjs-trained method runs a small
  * seeded class-incremental stream on the wasm backend; a sha256 over what it learned — every
- * prediction (and extra prediction) after every task, and the per-task training losses, γ and
- * row norms of its state summary — is compared with the value the code produced before the speed
+ * prediction (and extra prediction) after every task, the per-task training losses, γ and row
+ * norms of its state summary, and every number of its checkpoint state where it has one — is compared with the value the code produced before the speed
  * work (commit 6f54409, wasm backend). Any change in the order or kind of float operations of a
  * training step, of herding or of the exemplar bookkeeping changes these hashes.
  *
@@ -17,35 +17,52 @@ import { retrievalMetrics } from '../../src/eval/retrieval.js';
 import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend } from '../../src/tf.js';
-import type { Features, Learner } from '../../src/types.js';
+import type { Learner } from '../../src/types.js';
 import { experiences, gaussianClusters } from './synthetic.js';
 
 const data = gaussianClusters({ classes: 12, dim: 40, trainPerClass: 50, testPerClass: 40, sigma: 1.2, seed: 3, nonNegative: true });
+// Wider features for the adapter of napa-vq: its 160 × 128 first layer and 64-row batches make the
+// weight gradient (1.3 M multiply-adds) big enough for train/ops.ts's blocked XNNPACK products.
+const wide = gaussianClusters({ classes: 12, dim: 160, trainPerClass: 40, testPerClass: 20, sigma: 1.5, seed: 4, nonNegative: true });
 
 function numbersOf(summary: Record<string, unknown>): unknown {
   const perTask = (summary.perTask ?? []) as Record<string, unknown>[];
   return perTask.map((r) => [r.finalLoss ?? null, r.gamma ?? null, r.meanOldNorm ?? null, r.meanNewNormBefore ?? null, r.meanNewNormAfter ?? null]);
 }
 
-async function fingerprint(method: string, options: Record<string, unknown>, test: Features): Promise<string> {
+/** Every number in a JSON-like value, depth first, except timings (keys ms / *Ms). */
+function numbersIn(v: unknown, out: number[] = []): number[] {
+  if (typeof v === 'number') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) numbersIn(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) if (k !== 'ms' && !k.endsWith('Ms')) numbersIn(x, out);
+  }
+  return out;
+}
+
+async function fingerprint(method: string, options: Record<string, unknown>, d: typeof data): Promise<string> {
   const def = getMethod(method);
-  const learner: Learner = def.create(resolveMethodOptions(def, options), { seed: 7, dim: data.train.dim, numClasses: 12 });
+  const learner: Learner = def.create(resolveMethodOptions(def, options), { seed: 7, dim: d.train.dim, numClasses: 12 });
+  const test = d.test;
   const h = createHash('sha256');
   try {
-    for (const exp of experiences(data.train, 12, 3)) {
+    for (const exp of experiences(d.train, 12, 3)) {
       await learner.learn(exp);
       h.update(Buffer.from(learner.predict(test).buffer));
       const extra = learner.extraPredictions?.(test) ?? {};
       for (const k of Object.keys(extra).sort()) h.update(k).update(Buffer.from(extra[k].buffer));
     }
     h.update(JSON.stringify(numbersOf(learner.stateSummary())));
+    // Checkpointable learners (napa-vq): every number of the state (adapter weights, coding
+    // vectors, prototypes, graph, per-task losses), timings left out.
+    if (learner.getState) h.update(JSON.stringify(numbersIn(learner.getState())));
   } finally {
     learner.dispose();
   }
   return h.digest('hex');
 }
 
-const CASES: [string, Record<string, unknown>][] = [
+const CASES: [string, Record<string, unknown>, ('wide' | undefined)?][] = [
   ['wa', { epochs: 3, batchSize: 32, memory: 60 }],
   ['wa', { epochs: 3, batchSize: 32, memory: 60, head: 'mlp', hidden: 16, herding: 'der', bias: true }],
   ['replay', { epochs: 3, batchSize: 32, memory: 60 }],
@@ -53,6 +70,7 @@ const CASES: [string, Record<string, unknown>][] = [
   ['joint', { epochs: 2, batchSize: 32 }],
   ['napa-vq', { epochsBase: 3, epochs: 2, batchSize: 32, hidden: 16, embedDim: 8, napaSamples: 8, k: 4 }],
   ['finetune-adapter', { epochsBase: 3, epochs: 2, batchSize: 32, hidden: 16, embedDim: 8 }],
+  ['napa-vq', { epochsBase: 2, epochs: 1, batchSize: 64, hidden: 128, embedDim: 32, napaSamples: 16, k: 4 }, 'wide'],
 ];
 
 // Computed by the code before the speed work (commit 6f54409) on the wasm backend.
@@ -63,8 +81,9 @@ const EXPECTED: Record<string, string> = {
   'replay {"epochs":3,"batchSize":32,"memory":60}': '4d71c54c55bd6567a91e00e1761b3f9c1964c2e1d5832d80154ebd8963830ec2',
   'finetune {"epochs":3,"batchSize":32}': '918dc30a85fc2e92bf020ae71caf0f46a49fb0eb55e5cb8954450056a9fbe18f',
   'joint {"epochs":2,"batchSize":32}': 'f65aeeabfe917eb716a903f4ca20290c3c2b745cbcec74383f3312a4d0d75b71',
-  'napa-vq {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8,"napaSamples":8,"k":4}': '199c5d62ff3043fb82846287363005dfedd56bc9ca112bdbace7c14c21467dca',
-  'finetune-adapter {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8}': 'debb2f276ad99d9453fc9cd3476a403aacd2c5e20e9aca52855ae3df0a5a30e6',
+  'napa-vq {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8,"napaSamples":8,"k":4}': '5a4ceb1a99dbe7f1bfc9acc529e840b07924dedef64a18c07f2c42eb333443ac',
+  'finetune-adapter {"epochsBase":3,"epochs":2,"batchSize":32,"hidden":16,"embedDim":8}': '7ce42a302da06ec90f3243bfd65b602431d77e1751c251fbbf33fb368055f00a',
+  'napa-vq {"epochsBase":2,"epochs":1,"batchSize":64,"hidden":128,"embedDim":32,"napaSamples":16,"k":4} wide': '7187d534edda89c0e6228a2d996fc46f2bce736c01130c56b80c518fc49e0f73',
 };
 
 /** cl compat: three versions (plain, bct, oca) and the retrieval cells between them. */
@@ -101,10 +120,10 @@ describe('same numbers as before the speed work (wasm)', function () {
     expect(got).to.equal(EXPECTED.compat);
   });
 
-  for (const [method, options] of CASES) {
-    const key = `${method} ${JSON.stringify(options)}`;
+  for (const [method, options, which] of CASES) {
+    const key = `${method} ${JSON.stringify(options)}${which ? ` ${which}` : ''}`;
     it(key, async () => {
-      const got = await fingerprint(method, options, data.test);
+      const got = await fingerprint(method, options, which === 'wide' ? wide : data);
       if (process.env.CL_PRINT_FINGERPRINTS) console.log(`    '${key}': '${got}',`);
       expect(got).to.equal(EXPECTED[key]);
     });
