@@ -14,7 +14,8 @@ import path from 'node:path';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import { featureCacheDir } from '../paths.js';
-import type { Features, ImageDataset, ImageSplit } from '../types.js';
+import { decodeChunks, decodeId, decodeTarget, fileSplitDigest, type BadImage } from '../data/decode.js';
+import { isFileSplit, type AnySplit, type Features, type FileImageSplit, type ImageDataset, type ImageSplit } from '../types.js';
 import { clVersion } from '../version.js';
 import type { Backbone } from './backbone.js';
 import { decodeNpy, npyHeader, writeNpy } from './npy.js';
@@ -34,6 +35,9 @@ export interface ExtractFeaturesResult {
   cached: boolean;
   /** Wall time of extraction or of loading the entry. */
   ms: number;
+  /** Image folders: the images left out (--skip-bad-images) and the decode id. */
+  skipped?: BadImage[];
+  decode?: string;
 }
 
 export interface FeatureCacheEntry {
@@ -70,6 +74,9 @@ export interface FeatureCacheMeta {
   extractMs: number;
   clVersion: string;
   files: { 'features.npy': FileMeta; 'labels.npy': FileMeta };
+  /** Image folders: how the files were decoded, and the images left out (their rows are absent). */
+  decode?: string;
+  skipped?: BadImage[];
 }
 
 const TMP_PREFIX = '.tmp-';
@@ -93,15 +100,19 @@ export function splitFingerprint(split: ImageSplit): string {
   return fp;
 }
 
-/** The cache key (full sha256 hex) and the entry id `<dataset>-<split>-<16 hex>`. */
-export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', backbone: Backbone): { key: string; id: string } {
+/**
+ * The cache key (full sha256 hex) and the entry id `<dataset>-<split>-<16 hex>`. An image folder's
+ * split has no pixels in memory: its fingerprint (file digests + decode id) is passed in.
+ */
+export function featureCacheKey(dataset: ImageDataset<AnySplit>, split: 'train' | 'test', backbone: Backbone, fingerprint?: string): { key: string; id: string } {
   const data = dataset[split];
+  if (fingerprint === undefined && isFileSplit(data)) throw new Error('featureCacheKey: an image-folder split needs its fingerprint');
   const key = createHash('sha256')
     .update(
       JSON.stringify({
         format: 1,
         dataset: dataset.name,
-        fingerprint: splitFingerprint(data),
+        fingerprint: fingerprint ?? splitFingerprint(data as ImageSplit),
         split,
         backbone: backbone.id,
         preprocessing: backbone.preprocessingId,
@@ -111,8 +122,15 @@ export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', 
       }),
     )
     .digest('hex');
-  const slug = dataset.name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const slug = datasetSlug(dataset.name);
   return { key, id: `${slug}-${split}-${key.slice(0, 16)}` };
+}
+
+/** File-name-safe short form of a dataset id (`imagefolder:/a/b/flowers` -> `imagefolder_flowers`). */
+export function datasetSlug(name: string): string {
+  const m = /^([a-z]+):(.*)$/.exec(name);
+  const readable = m ? `${m[1]}_${m[2].replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? ''}` : name;
+  return readable.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48);
 }
 
 const sha256 = (buf: Uint8Array): string => createHash('sha256').update(buf).digest('hex');
@@ -236,20 +254,42 @@ async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 
  * else extracted now and cached.
  */
 export async function extractFeatures(
-  dataset: ImageDataset,
+  dataset: ImageDataset<AnySplit>,
   split: 'train' | 'test',
   backbone: Backbone,
   opts: ExtractFeaturesOptions = {},
 ): Promise<ExtractFeaturesResult> {
   const t0 = performance.now();
   const data = dataset[split];
-  const { key, id } = featureCacheKey(dataset, split, backbone);
+  const files = isFileSplit(data) ? data : null;
+  // Image folders: the fingerprint covers the file contents and how they are decoded for this backbone.
+  const target = files ? decodeTarget(files.resize, backbone.preprocessing?.size ?? null, backbone.id) : null;
+  const decode = target ? await decodeId(target) : undefined;
+  const fingerprint = files ? createHash('sha256').update(`${await fileSplitDigest(files, opts.cacheRoot)}\n${decode}`).digest('hex') : splitFingerprint(data as ImageSplit);
+  const { key, id } = featureCacheKey(dataset, split, backbone, fingerprint);
   const dir = featureCacheDir(opts.cacheRoot);
   const entryDir = path.join(dir, id);
   await sweepStaleTemps(dir);
 
-  const hit = await readFeatureCacheEntry(entryDir, data.labels);
-  if (hit) return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0 };
+  const hit = await readFeatureCacheEntry(entryDir, files ? undefined : data.labels);
+  if (hit && files) {
+    const skipped = hit.meta.skipped ?? [];
+    // The entry's rows are the split's images minus those it left out, in order.
+    const gone = new Set(skipped.map((b) => b.index));
+    const expect = files.labels.filter((_, i) => !gone.has(i));
+    if (skipped.length > 0 && !files.skipBadImages) {
+      const b = skipped[0];
+      throw new UserError(
+        `cannot decode image ${path.join(files.root, b.file)}: ${b.error}${skipped.length > 1 ? ` (and ${skipped.length - 1} more)` : ''}`,
+        'replace or remove the file, or pass --skip-bad-images to leave unreadable images out (the run record lists them)',
+      );
+    }
+    if (expect.length === hit.features.count && expect.every((v, i) => v === hit.features.y[i])) {
+      return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0, skipped, decode };
+    }
+  } else if (hit) {
+    return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0 };
+  }
   // Absent, partial or corrupt: rebuild (a stale entry is replaced on commit).
 
   let onProgress = opts.onProgress;
@@ -261,25 +301,31 @@ export async function extractFeatures(
       r.update(done, `${rate.toFixed(0)} img/s${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''}`);
   }
   let x: Float32Array;
+  let y: Int32Array;
+  const skipped: BadImage[] = [];
   try {
-    x = await backbone.extract(data, { onProgress });
+    if (files) ({ x, y } = await extractFromFiles(files, target as NonNullable<typeof target>, backbone, onProgress, skipped));
+    else {
+      x = await backbone.extract(data as ImageSplit, { onProgress });
+      y = Int32Array.from(data.labels);
+    }
   } finally {
     reporter?.stop();
   }
   const extractMs = performance.now() - t0;
-  const count = data.count;
+  const count = y.length;
   const dim = count > 0 ? x.length / count : (backbone.dim() ?? 0);
   if (!Number.isInteger(dim) || (count > 0 && dim === 0)) {
     throw new UserError(`backbone ${backbone.id} returned ${x.length} values for ${count} images`, 'the backbone output does not split into one vector per image; check its output / pooling options');
   }
-  const features: Features = { x, y: Int32Array.from(data.labels), count, dim };
+  const features: Features = { x, y, count, dim };
   await fsp.mkdir(dir, { recursive: true });
   await writeEntry(dir, id, {
     format: 'cl-feature-cache',
     version: 1,
     id,
     key,
-    dataset: { name: dataset.name, fingerprint: splitFingerprint(data), location: dataset.source.location, verified: dataset.source.verified },
+    dataset: { name: dataset.name, fingerprint, location: dataset.source.location, verified: dataset.source.verified },
     split,
     backbone: { id: backbone.id, kind: backbone.kind, describe: backbone.describe() },
     preprocessing: { id: backbone.preprocessingId, spec: backbone.preprocessing, engine: backbone.preprocessingEngine ?? (backbone.preprocessing ? 'js' : null) },
@@ -288,8 +334,50 @@ export async function extractFeatures(
     createdAt: new Date().toISOString(),
     extractMs: Math.round(extractMs),
     clVersion: clVersion(),
+    ...(files ? { decode, skipped } : {}),
   }, features);
-  return { features, cacheId: id, cached: false, ms: performance.now() - t0 };
+  return { features, cacheId: id, cached: false, ms: performance.now() - t0, ...(files ? { skipped, decode } : {}) };
+}
+
+/**
+ * Features of an image folder's split: chunks of decoded images go through the backbone one after
+ * another while the next chunk decodes (decodeChunks), so decoding and inference overlap and only two
+ * chunks of pixels are ever in memory.
+ */
+async function extractFromFiles(
+  files: FileImageSplit,
+  target: NonNullable<ReturnType<typeof decodeTarget>>,
+  backbone: Backbone,
+  onProgress: ExtractFeaturesOptions['onProgress'],
+  skipped: BadImage[],
+): Promise<{ x: Float32Array; y: Int32Array }> {
+  const parts: Float32Array[] = [];
+  const labels: Int32Array[] = [];
+  let done = 0;
+  let rows = 0;
+  const t0 = performance.now();
+  for await (const chunk of decodeChunks(files, target, { onBad: (b) => skipped.push(b) })) {
+    const before = done;
+    if (chunk.split.count > 0) {
+      const rate = (d: number): number => d / Math.max((performance.now() - t0) / 1000, 1e-9);
+      parts.push(await backbone.extract(chunk.split, { onProgress: (d) => onProgress?.(before + d, files.count, rate(before + d)) }));
+      labels.push(chunk.split.labels);
+      rows += chunk.split.count;
+    }
+    done = chunk.end;
+    onProgress?.(done, files.count, done / Math.max((performance.now() - t0) / 1000, 1e-9));
+  }
+  if (rows === 0) throw new UserError(`no image of ${files.root} could be decoded`, 'check the image files');
+  const dim = parts[0].length / labels[0].length;
+  const x = new Float32Array(rows * dim);
+  const y = new Int32Array(rows);
+  let at = 0;
+  parts.forEach((p, k) => {
+    x.set(p, at * dim);
+    y.set(labels[k], at);
+    at += labels[k].length;
+  });
+  return { x, y };
 }
 
 async function dirBytes(dir: string): Promise<number> {

@@ -11,6 +11,7 @@ import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
+import type { ResizeRule } from '../types.js';
 import { addStoreOption } from './common.js';
 
 export function parseIntStrict(flag: string) {
@@ -38,6 +39,13 @@ export function addExperimentOptions(cmd: Command): Command {
     )
     .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'));
   addDataOptions(cmd, 'local copy of the dataset (archive or folder); env CL_DATA_DIR');
+  cmd
+    .addOption(
+      new Option('--resize <rule>', 'image folders: crop = shorter side to 256/224 of the input size + centre crop (timm/PILOT eval), squash = straight to the input size, none = images of one size, resized by the backbone')
+        .choices(['crop', 'squash', 'none'])
+        .default('crop'),
+    )
+    .option('--skip-bad-images', 'image folders: leave unreadable images out (listed in the record) instead of stopping');
   cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'));
   return addOutputOptions(cmd);
 }
@@ -63,6 +71,8 @@ export interface ExperimentInputs {
   cacheRoot?: string;
   offline: boolean;
   backend: string;
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
 }
 
 /** The parsed values of addExperimentOptions. */
@@ -81,6 +91,8 @@ export function experimentInputs(opts: Record<string, unknown>): ExperimentInput
     cacheRoot: opts.cacheDir as string | undefined,
     offline: Boolean(opts.offline),
     backend: opts.backend as string,
+    ...(opts.resize ? { resize: opts.resize as ResizeRule } : {}),
+    ...(opts.skipBadImages ? { skipBadImages: true } : {}),
   };
 }
 

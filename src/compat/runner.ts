@@ -21,7 +21,7 @@ import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
 import { initBackend } from '../tf.js';
-import type { Features, LearnerEvent } from '../types.js';
+import type { Features, LearnerEvent, ResizeRule } from '../types.js';
 import { clVersion } from '../version.js';
 import type { EmbeddingModel } from './model.js';
 import { checkMethod, resolveCompatOptions, versionDim, type CompatMethod, type CompatOptions } from './options.js';
@@ -59,11 +59,13 @@ export interface CompatRunOptions {
   dataDir?: string;
   cacheRoot?: string;
   offline?: boolean;
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
   storePath: string;
   backend?: string;
   command: string[];
   /** Features given directly (tests, benchmarks): skips the dataset and the feature cache. */
-  features?: { train: Features; test: Features; backbone: CompatRecord['backbone'] };
+  features?: { train: Features; test: Features; backbone: CompatRecord['backbone']; data?: CompatRecord['data'] };
 }
 
 export type CompatEvent =
@@ -182,6 +184,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
     trainSeed: opts.seed,
     steps: T,
     backbone: features.backbone,
+    ...(features.data ? { data: features.data } : {}),
     retrieval: { queries: test.count, gallery: test.count, protocol: PROTOCOL, skippedQueries: 0 },
     versions: [],
     matrices: perMetric(() => emptyMatrix<number>(T)),

@@ -5,6 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { datasetClasses } from '../data/index.js';
+import { EXTERNAL_BACKBONE, isDatasetSpec, parseDatasetSpec } from '../data/spec.js';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../version.js';
 import { resolveOrder, type ClassOrder } from './orders.js';
@@ -23,6 +25,7 @@ export interface ScenarioOverrides {
 export interface ResolvedScenario {
   name: string;
   description: string;
+  /** Dataset id, or a dataset spec in canonical form (absolute path). */
   dataset: string;
   numClasses: number;
   /** Canonical split name after overrides, e.g. "B0-Inc10". */
@@ -166,7 +169,7 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
   return {
     name: s.name,
     description: s.description,
-    dataset: s.dataset,
+    dataset: specDataset(s, file),
     numClasses: s.numClasses,
     split: formatSplit(spec),
     order,
@@ -175,6 +178,49 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
     ...(s.notes !== undefined ? { notes: Array.isArray(s.notes) ? s.notes : [s.notes] } : {}),
     file,
   };
+}
+
+/**
+ * A scenario file's dataset spec in canonical form (its path relative to the file's folder), checked
+ * against the file's numClasses; dataset ids pass through.
+ */
+function specDataset(s: ScenarioFile, file: string): string {
+  const spec = parseDatasetSpec(s.dataset, path.dirname(file));
+  if (!spec) return s.dataset;
+  const { numClasses } = datasetClasses(spec.canonical);
+  if (numClasses !== s.numClasses) {
+    throw new UserError(`scenario file ${file}: /numClasses is ${s.numClasses} but ${spec.canonical} has ${numClasses} classes`, `set "numClasses": ${numClasses}`);
+  }
+  return spec.canonical;
+}
+
+/**
+ * A dataset spec used as a scenario (`cl run imagefolder:<dir> --increment 10`): the split comes from
+ * --base / --increment (required), the order from --order (default natural), the backbone from
+ * --backbone (default vit-b16-in21k, the backbone of the shipped scenarios; features need none).
+ */
+export function adhocScenario(specText: string, overrides: ScenarioOverrides = {}): ResolvedScenario {
+  const spec = parseDatasetSpec(specText);
+  if (!spec) throw new Error(`adhocScenario: "${specText}" is not a dataset spec`);
+  const { numClasses } = datasetClasses(spec.canonical);
+  if (overrides.increment === undefined) {
+    throw new UserError(
+      `${spec.canonical} is a dataset (${numClasses} classes), not a scenario: it has no class split`,
+      `give the split with --increment (and --base), e.g. --increment ${[10, 5, 2, 1].find((d) => numClasses % d === 0 && numClasses / d >= 2) ?? 1}`,
+    );
+  }
+  checkOverrides(overrides);
+  const inc = overrides.increment;
+  const file: ScenarioFile = {
+    name: spec.canonical,
+    description: `${spec.kind === 'features' ? 'features' : 'image folder'} ${spec.path} (${numClasses} classes), split and order from the command line`,
+    dataset: spec.canonical,
+    numClasses,
+    split: `B${overrides.base ?? 0}-Inc${Array.isArray(inc) ? `[${inc.join(',')}]` : inc}`,
+    order: 'natural',
+    backbone: spec.kind === 'features' ? EXTERNAL_BACKBONE : 'vit-b16-in21k',
+  };
+  return resolveScenario(file, spec.canonical, { order: overrides.order });
 }
 
 /** True when the argument names a file rather than a scenario of the scenarios folder. */
@@ -187,6 +233,7 @@ function looksLikePath(nameOrPath: string): boolean {
  * file, then apply overrides.
  */
 export function loadScenario(nameOrPath: string, overrides: ScenarioOverrides = {}, dir: string = scenariosDir()): ResolvedScenario {
+  if (isDatasetSpec(nameOrPath)) return adhocScenario(nameOrPath, overrides);
   let file: string;
   if (looksLikePath(nameOrPath)) {
     file = path.resolve(nameOrPath);
