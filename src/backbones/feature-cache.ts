@@ -26,6 +26,8 @@ export interface ExtractFeaturesOptions {
   onProgress?: (done: number, total: number, imagesPerSec: number, etaSeconds?: number) => void;
   /** No progress output of our own when no onProgress is given. */
   quiet?: boolean;
+  /** Image folders: images decoded per chunk (default 256). */
+  chunkSize?: number;
 }
 
 export interface ExtractFeaturesResult {
@@ -304,7 +306,7 @@ export async function extractFeatures(
   let y: Int32Array;
   const skipped: BadImage[] = [];
   try {
-    if (files) ({ x, y } = await extractFromFiles(files, target as NonNullable<typeof target>, backbone, onProgress, skipped));
+    if (files) ({ x, y } = await extractFromFiles(files, target as NonNullable<typeof target>, backbone, onProgress, skipped, opts.chunkSize));
     else {
       x = await backbone.extract(data as ImageSplit, { onProgress });
       y = Int32Array.from(data.labels);
@@ -350,13 +352,14 @@ async function extractFromFiles(
   backbone: Backbone,
   onProgress: ExtractFeaturesOptions['onProgress'],
   skipped: BadImage[],
+  chunkSize?: number,
 ): Promise<{ x: Float32Array; y: Int32Array }> {
   const parts: Float32Array[] = [];
   const labels: Int32Array[] = [];
   let done = 0;
   let rows = 0;
   const t0 = performance.now();
-  for await (const chunk of decodeChunks(files, target, { onBad: (b) => skipped.push(b) })) {
+  for await (const chunk of decodeChunks(files, target, { chunkSize, onBad: (b) => skipped.push(b) })) {
     const before = done;
     if (chunk.split.count > 0) {
       const rate = (d: number): number => d / Math.max((performance.now() - t0) / 1000, 1e-9);

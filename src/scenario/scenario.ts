@@ -142,6 +142,7 @@ function checkOverrides(o: ScenarioOverrides): void {
 /** Resolve a parsed scenario file (order, split, overrides). `file` names the source in errors. */
 export function resolveScenario(s: ScenarioFile, file: string, overrides: ScenarioOverrides = {}): ResolvedScenario {
   checkOverrides(overrides);
+  const dataset = specDataset(s, file);
   const within = <T>(what: string, f: () => T): T => {
     try {
       return f();
@@ -169,7 +170,7 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
   return {
     name: s.name,
     description: s.description,
-    dataset: specDataset(s, file),
+    dataset,
     numClasses: s.numClasses,
     split: formatSplit(spec),
     order,

@@ -1,5 +1,5 @@
 /**
- * End to end: `cl sweep` on the offline split-mnist scenario, two runs at once, one of them failing
+ * End to end: `cl sweep` on the offline split-mnist-mini scenario, two runs at once, one of them failing
  * on purpose (a bad option value). The good run must be stored and compared, the bad one reported.
  */
 import { expect } from 'chai';
@@ -25,7 +25,7 @@ function runCl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number |
   });
 }
 
-describe('cl sweep (child processes, split-mnist)', function () {
+describe('cl sweep (child processes, split-mnist-mini)', function () {
   this.timeout(120_000);
   let dir = '';
 
@@ -39,10 +39,10 @@ describe('cl sweep (child processes, split-mnist)', function () {
     const env: NodeJS.ProcessEnv = { ...process.env, CL_CACHE_DIR: path.join(dir, 'cache'), NO_COLOR: '1' };
     delete env.FORCE_COLOR;
     delete env.CL_STORE;
-    const res = await runCl(['sweep', 'split-mnist', '--methods', 'nmc', '--seeds', '1,2', '--set', 'accumulator=float64,bogus', '--workers', '2', '--store', store], env);
+    const res = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--seeds', '1,2', '--set', 'accumulator=float64,bogus', '--workers', '2', '--store', store], env);
     expect(res.code, res.stderr).to.equal(1);
     expect(res.stderr).to.include('nmc is unseeded');
-    expect(res.stderr).to.include('sweep: 2 runs of split-mnist, 2 at once');
+    expect(res.stderr).to.include('sweep: 2 runs of split-mnist-mini, 2 at once');
     expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc accumulator=float64/);
     expect(res.stderr).to.match(/\[\d\/2\] failed nmc accumulator=bogus .*cl: error: .*accumulator/);
     expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
