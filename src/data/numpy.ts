@@ -38,8 +38,11 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const corrupt = (file: string, what: string, hint = 'write it again with numpy.save / numpy.savez'): UserError =>
   new UserError(`${file}: not a readable .npy array (${what})`, hint);
 
-/** Parses the header of a .npy buffer (magic, version, dict literal); validates it against the buffer length. */
-export function parseNpyHeader(buf: Uint8Array, file: string): NpyHeader {
+/**
+ * Parses the header of a .npy buffer (magic, version, dict literal), lets `accept` refuse it (a
+ * caller's dtype / order / rank rules), then validates it against the buffer length.
+ */
+export function parseNpyHeader(buf: Uint8Array, file: string, accept?: (h: NpyHeader) => void): NpyHeader {
   if (buf.length < 10 || MAGIC.some((b, i) => buf[i] !== b)) throw corrupt(file, 'missing \\x93NUMPY magic; is it a .npy file?');
   const major = buf[6];
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -79,12 +82,14 @@ export function parseNpyHeader(buf: Uint8Array, file: string): NpyHeader {
     .filter((s) => s.length > 0)
     .map((s) => Number(s.replace(/L$/, '')));
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw corrupt(file, `shape (${shapeText})`);
+  const header: NpyHeader = { descr, kind, itemSize, littleEndian: m[1] !== '>', fortranOrder: fortran === 'True', shape, dataStart };
+  accept?.(header);
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = dataStart + count * itemSize;
   if (buf.length !== expected) {
     throw corrupt(file, `${buf.length < expected ? 'truncated' : 'trailing bytes'}: ${buf.length} bytes, shape (${shape.join(', ')}) of '${descr}' needs ${expected}`, 'the file is damaged or was cut short: write it again');
   }
-  return { descr, kind, itemSize, littleEndian: m[1] !== '>', fortranOrder: fortran === 'True', shape, dataStart };
+  return header;
 }
 
 /** A parsed .npy buffer (data not converted yet). */
