@@ -354,8 +354,10 @@ async function extractFromFiles(
   skipped: BadImage[],
   chunkSize?: number,
 ): Promise<{ x: Float32Array; y: Int32Array }> {
-  const parts: Float32Array[] = [];
-  const labels: Int32Array[] = [];
+  // Rows are written in place as chunks come (one buffer for the split, trimmed if images were left out).
+  let x: Float32Array | null = null;
+  const y = new Int32Array(files.count);
+  let dim = 0;
   let done = 0;
   let rows = 0;
   const t0 = performance.now();
@@ -363,23 +365,23 @@ async function extractFromFiles(
     const before = done;
     if (chunk.split.count > 0) {
       const rate = (d: number): number => d / Math.max((performance.now() - t0) / 1000, 1e-9);
-      parts.push(await backbone.extract(chunk.split, { onProgress: (d) => onProgress?.(before + d, files.count, rate(before + d)) }));
-      labels.push(chunk.split.labels);
+      const part = await backbone.extract(chunk.split, { onProgress: (d) => onProgress?.(before + d, files.count, rate(before + d)) });
+      if (!x) {
+        dim = part.length / chunk.split.count;
+        x = new Float32Array(files.count * dim);
+      }
+      if (part.length !== chunk.split.count * dim) {
+        throw new UserError(`backbone ${backbone.id} returned ${part.length} values for ${chunk.split.count} images (dim ${dim} before)`, 'the backbone output does not split into one vector per image; check its output / pooling options');
+      }
+      x.set(part, rows * dim);
+      y.set(chunk.split.labels, rows);
       rows += chunk.split.count;
     }
     done = chunk.end;
     onProgress?.(done, files.count, done / Math.max((performance.now() - t0) / 1000, 1e-9));
   }
-  if (rows === 0) throw new UserError(`no image of ${files.root} could be decoded`, 'check the image files');
-  const dim = parts[0].length / labels[0].length;
-  const x = new Float32Array(rows * dim);
-  const y = new Int32Array(rows);
-  let at = 0;
-  parts.forEach((p, k) => {
-    x.set(p, at * dim);
-    y.set(labels[k], at);
-    at += labels[k].length;
-  });
+  if (!x || rows === 0) throw new UserError(`no image of ${files.root} could be decoded`, 'check the image files');
+  if (rows < files.count) return { x: x.slice(0, rows * dim), y: y.slice(0, rows) };
   return { x, y };
 }
 

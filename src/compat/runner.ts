@@ -16,7 +16,8 @@ import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../ev
 import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
 import { scenarioFeatures, type FeatureEvent } from '../features.js';
 import { Rng } from '../rng.js';
-import { loadScenario } from '../scenario/scenario.js';
+import { isDatasetSpec } from '../data/spec.js';
+import { adhocScenario, loadScenario } from '../scenario/scenario.js';
 import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
@@ -155,7 +156,11 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   const options = resolveCompatOptions(opts.methodOptions ?? {});
   if (!Number.isInteger(opts.seed)) throw new UserError(`--seed expects an integer, got ${opts.seed}`);
   const scenario: CompatScenario =
-    typeof opts.scenario === 'string' ? loadScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {}) : opts.scenario;
+    typeof opts.scenario === 'string'
+      ? isDatasetSpec(opts.scenario)
+        ? adhocScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {}, { requireSplit: false }) // --steps cuts the order
+        : loadScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {})
+      : opts.scenario;
   const blocks = classBlocks(scenario.order.classes, opts.steps);
   const backboneSpec = opts.backbone ?? scenario.backbone;
   const store = await openStore(opts.storePath);

@@ -199,11 +199,15 @@ function specDataset(s: ScenarioFile, file: string): string {
  * A dataset spec used as a scenario (`cl run imagefolder:<dir> --increment 10`): the split comes from
  * --base / --increment (required), the order from --order (default natural), the backbone from
  * --backbone (default vit-b16-in21k, the backbone of the shipped scenarios; features need none).
+ * With `requireSplit: false` (cl compat, which cuts the order into --steps blocks) the split defaults
+ * to one task of all classes.
  */
-export function adhocScenario(specText: string, overrides: ScenarioOverrides = {}): ResolvedScenario {
+export function adhocScenario(specText: string, overrides: ScenarioOverrides = {}, opts: { requireSplit?: boolean } = {}): ResolvedScenario {
   const spec = parseDatasetSpec(specText);
   if (!spec) throw new Error(`adhocScenario: "${specText}" is not a dataset spec`);
   const { numClasses } = datasetClasses(spec.canonical);
+  // `cl compat` cuts the class order into --steps blocks itself: one task of every class stands in.
+  if (overrides.increment === undefined && opts.requireSplit === false) overrides = { ...overrides, increment: numClasses };
   if (overrides.increment === undefined) {
     throw new UserError(
       `${spec.canonical} is a dataset (${numClasses} classes), not a scenario: it has no class split`,

@@ -73,6 +73,11 @@ describe('cl run on dataset specs (child process)', function () {
     const show = cl(['show', rec.id, '--store', store], env);
     expect(show.code, show.stderr).to.equal(0);
     expect(show.stdout).to.contain('0 daisy,1 iris').and.contain('2 rose,3 tulip').and.contain(`data      ${flowers}`);
+    // cl compat takes the spec too (its --steps cut the class order; no --increment needed).
+    const c = cl(['compat', `imagefolder:${flowers}`, '--method', 'independent', '--steps', '2', '--epochs', '1', '--hidden', '16', '--d', '8', '--backbone', 'pixels', '--resize', 'none', '--json', '--quiet', '--store', store], env);
+    expect(c.code, c.stderr).to.equal(0);
+    const comp = JSON.parse(c.stdout) as { status: string; scenario: { blocks: number[][] }; data?: { classNames?: string[] } };
+    expect([comp.status, comp.scenario.blocks, comp.data?.classNames]).to.deep.equal(['finished', [[0, 1], [2, 3]], ['daisy', 'iris', 'rose', 'tulip']]);
   });
 
   it('an unreadable image: one error line naming it; --skip-bad-images runs on and the record lists it', function () {
