@@ -10,10 +10,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { FOLDER_DATASETS, folderDataset, loadFolderDataset } from '../../src/data/benchmarks.js';
 import { loadDataset } from '../../src/data/index.js';
-import { UserError } from '../../src/errors.js';
 import { SEED_1993_ORDERS, orderChecksum } from '../../src/scenario/orders.js';
 import { loadScenario } from '../../src/scenario/scenario.js';
 import type { FileImageSplit, ImageDataset } from '../../src/types.js';
+import { thrownUserError } from './helpers.js';
 
 let png: Buffer;
 
@@ -25,16 +25,6 @@ function fakeCopy(root: string, classes: string[], perClass: { train: number; te
       for (let i = 0; i < perClass[split]; i++) fs.writeFileSync(path.join(root, split, c, `${c}_${i}.jpg`), png);
     }
   }
-}
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error('expected a UserError');
 }
 
 describe('data/benchmarks: PTM-CL benchmark folders (fake copies)', () => {
@@ -68,12 +58,12 @@ describe('data/benchmarks: PTM-CL benchmark folders (fake copies)', () => {
     const def = folderDataset('vtab');
     if (!def) throw new Error('vtab missing');
     fakeCopy(path.join(root, 'vtab'), Array.from({ length: 49 }, (_, i) => `c${i}`));
-    const e = userError(() => loadFolderDataset(def, { dataDir: root }));
+    const e = thrownUserError(() => loadFolderDataset(def, { dataDir: root }));
     expect(e.message).to.match(/has 49 class folders; VTAB has 50/);
-    const none = userError(() => loadFolderDataset(def, { dataDir: path.join(root, 'empty') }));
+    const none = thrownUserError(() => loadFolderDataset(def, { dataDir: path.join(root, 'empty') }));
     expect(none.message).to.match(/holds no VTAB copy/);
     expect(none.hint).to.contain('drive.google.com');
-    const noCache = userError(() => loadFolderDataset(def, { cacheRoot: root }));
+    const noCache = thrownUserError(() => loadFolderDataset(def, { cacheRoot: root }));
     expect(noCache.message).to.match(/VTAB is not in .* and cl cannot download it/);
   });
 
@@ -101,7 +91,7 @@ describe('data/benchmarks: PTM-CL benchmark folders (fake copies)', () => {
     // by class, then by file name: what an ImageFolder of val/ sorted into class folders gives
     expect(ds.test.files.map((f) => `${f.rel}:${f.label}`)).to.deep.equal(['images/val_2.JPEG:0', 'images/val_0.JPEG:1', 'images/val_1.JPEG:1', 'images/val_3.JPEG:2']);
     fs.appendFileSync(path.join(tin, 'val', 'val_annotations.txt'), 'val_9.JPEG\tn99\t0\t0\t1\t1\n');
-    expect(userError(() => loadFolderDataset(def, { dataDir: root })).message).to.match(/val_annotations\.txt line 5/);
+    expect(thrownUserError(() => loadFolderDataset(def, { dataDir: root })).message).to.match(/val_annotations\.txt line 5/);
   });
 
   it('the shipped benchmark scenarios: split, NumPy seed-1993 orders for 200 / 300 classes, natural VTAB', () => {
@@ -154,12 +144,12 @@ describe('dataset specs as scenarios', () => {
 
   it('without --increment, or with an impossible split: one UserError that says what to pass', () => {
     const dir = path.join(root, 'flowers');
-    const e = userError(() => loadScenario(`imagefolder:${dir}`));
+    const e = thrownUserError(() => loadScenario(`imagefolder:${dir}`));
     expect(e.message).to.match(/is a dataset \(4 classes\), not a scenario/);
     expect(e.hint).to.match(/--increment 2/);
-    expect(userError(() => loadScenario(`imagefolder:${dir}`, { increment: 3 })).message).to.match(/increment 3 does not divide the 4 classes/);
-    expect(userError(() => loadScenario(`imagefolder:${path.join(root, 'nope')}`, { increment: 2 })).message).to.match(/does not exist/);
-    expect(userError(() => loadScenario('features:', { increment: 2 })).message).to.match(/names no path/);
+    expect(thrownUserError(() => loadScenario(`imagefolder:${dir}`, { increment: 3 })).message).to.match(/increment 3 does not divide the 4 classes/);
+    expect(thrownUserError(() => loadScenario(`imagefolder:${path.join(root, 'nope')}`, { increment: 2 })).message).to.match(/does not exist/);
+    expect(thrownUserError(() => loadScenario('features:', { increment: 2 })).message).to.match(/names no path/);
   });
 
   it('a scenario file may name imagefolder:<dir> relative to itself; its numClasses is checked', () => {
@@ -168,7 +158,7 @@ describe('dataset specs as scenarios', () => {
     fs.writeFileSync(file, JSON.stringify(base));
     expect(loadScenario(file).dataset).to.equal(`imagefolder:${path.join(root, 'flowers')}`);
     fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 5 }));
-    expect(userError(() => loadScenario(file)).message).to.match(/numClasses is 5 but imagefolder:.* has 4 classes/);
+    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 5 but imagefolder:.* has 4 classes/);
   });
 
   it('loadDataset lists the folder; images are decoded later', async () => {

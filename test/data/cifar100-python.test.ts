@@ -10,9 +10,8 @@ import path from 'node:path';
 import * as tar from 'tar';
 import { CIFAR100_PYTHON_MD5, loadCifar100, parseCifar100Pickle, parseCifar100Records } from '../../src/data/cifar100.js';
 import { dictGet, readPickle } from '../../src/data/pickle.js';
-import { UserError } from '../../src/errors.js';
 import type { ImageDataset } from '../../src/types.js';
-import { encodeCifar, FINE_NAMES, makeCifarImages, md5, tempDir, withoutDataDirEnv, writeCifarFolder, type CifarImage } from './helpers.js';
+import { encodeCifar, FINE_NAMES, freshDataDir, makeCifarImages, md5, rejectedUserError, tempDir, writeCifarFolder, type CifarImage } from './helpers.js';
 import { writePickle } from './pickle-writer.js';
 
 const TINY = { train: 6, test: 4 };
@@ -43,28 +42,13 @@ async function writePythonFolder(dir: string, train: CifarImage[], test: CifarIm
   return { folder, md5s: { train: md5(files.train), test: md5(files.test), meta: md5(files.meta) } };
 }
 
-async function userError(p: Promise<unknown> | (() => unknown)): Promise<UserError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  expect.fail('expected a UserError');
-}
-
 describe('data/cifar100 python version (pickles read without Python)', () => {
   const train = makeCifarImages(TINY.train, 3);
   const test = makeCifarImages(TINY.test, 4);
+  const tmp = freshDataDir();
   let dir: string;
-  let env: { restore: () => void };
-  beforeEach(async () => {
-    dir = await tempDir();
-    env = withoutDataDirEnv();
-  });
-  afterEach(async () => {
-    env.restore();
-    await fs.rm(dir, { recursive: true, force: true });
+  beforeEach(() => {
+    dir = tmp.dir();
   });
 
   it('the pickle reader rebuilds the dict, lists (batched and memoised past 256 entries) and the uint8 array', () => {
@@ -110,7 +94,7 @@ describe('data/cifar100 python version (pickles read without Python)', () => {
 
   it('a file that is not the official one (md5) is refused naming it; the official md5 sums are torchvision\'s', async () => {
     await writePythonFolder(dir, train, test);
-    const e = await userError(loadCifar100({ dataDir: dir, offline: true }, { expected: TINY }));
+    const e = await rejectedUserError(loadCifar100({ dataDir: dir, offline: true }, { expected: TINY }));
     expect(e.message).to.contain(path.join(dir, 'cifar-100-python', 'train')).and.contain(CIFAR100_PYTHON_MD5.train);
     expect(CIFAR100_PYTHON_MD5).to.deep.equal({
       archive: 'eb9058c3a382ffc7106e4002c42a8d85',
@@ -131,16 +115,16 @@ describe('data/cifar100 python version (pickles read without Python)', () => {
       ['float32 array', Buffer.from(good.toString('latin1').replace('U\x02u1', 'U\x02f4'), 'latin1'), /dtype f4; CIFAR-100 pixels are uint8/],
     ];
     for (const [what, buf, pattern] of cases) {
-      const e = await userError(() => parseCifar100Pickle(buf, 'train'));
+      const e = await rejectedUserError(() => parseCifar100Pickle(buf, 'train'));
       expect(e.message, what).to.match(pattern);
       expect(e.hint, what).to.contain('cifar-100-python.tar.gz');
     }
     const wrongCount = pickleSplit(train.slice(0, 5), 'x');
-    expect((await userError(() => parseCifar100Pickle(wrongCount, 'train', 6))).message).to.match(/holds 5 images; a complete CIFAR-100 copy has 6/);
+    expect((await rejectedUserError(() => parseCifar100Pickle(wrongCount, 'train', 6))).message).to.match(/holds 5 images; a complete CIFAR-100 copy has 6/);
     const badLabel = writePickle({ dict: { data: { ndarray: Buffer.alloc(3072), shape: [1, 3072] }, fine_labels: [100], coarse_labels: [0] } });
-    expect((await userError(() => parseCifar100Pickle(badLabel, 'test'))).message).to.match(/fine_labels\[0\] is 100/);
+    expect((await rejectedUserError(() => parseCifar100Pickle(badLabel, 'test'))).message).to.match(/fine_labels\[0\] is 100/);
     const badShape = writePickle({ dict: { data: { ndarray: Buffer.alloc(3000), shape: [1, 3000] }, fine_labels: [1], coarse_labels: [0] } });
-    expect((await userError(() => parseCifar100Pickle(badShape, 'test'))).message).to.match(/"data" is not a C-order uint8 array of shape \(N, 3072\)/);
+    expect((await rejectedUserError(() => parseCifar100Pickle(badShape, 'test'))).message).to.match(/"data" is not a C-order uint8 array of shape \(N, 3072\)/);
   });
 
   describe('real data (CL_SHARED_DIR with cifar-100-binary.tar.gz and cifar-100-python.tar.gz)', function () {

@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { externalClasses, readExternalFeatures } from '../../src/data/features-dir.js';
 import { Npz, halfToFloat, parseNpy, toFloat32Matrix, toLabels } from '../../src/data/numpy.js';
-import { UserError } from '../../src/errors.js';
+import { thrownUserError } from './helpers.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'numpy');
 
@@ -26,16 +26,6 @@ function expectFormula(f: ReturnType<typeof readExternalFeatures>): void {
     expect(Array.from(s.y)).to.deep.equal(Array.from({ length: n }, (_, i) => i % 3));
   }
   expect(f.numClasses).to.equal(3);
-}
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error('expected a UserError');
 }
 
 const tmpDirs: string[] = [];
@@ -196,7 +186,7 @@ describe('data/features-dir: numpy features made elsewhere', () => {
       ['object dtype', 'train_labels.npy', () => fs.readFileSync(path.join(FIXTURES, 'object.npy')), /dtype object/],
     ];
     for (const [what, file, edit, pattern] of cases) {
-      const e = userError(() => readExternalFeatures(damagedCopy(file, edit)));
+      const e = thrownUserError(() => readExternalFeatures(damagedCopy(file, edit)));
       expect(e.message, what).to.match(pattern);
       expect(e.hint, what).to.be.a('string').and.not.equal('');
     }
@@ -207,31 +197,31 @@ describe('data/features-dir: numpy features made elsewhere', () => {
     const dir = tmp();
     const cut = path.join(dir, 'cut.npz');
     fs.writeFileSync(cut, good.subarray(0, good.length - 30));
-    expect(userError(() => readExternalFeatures(cut)).message).to.match(/cut\.npz.*end-of-central-directory/);
+    expect(thrownUserError(() => readExternalFeatures(cut)).message).to.match(/cut\.npz.*end-of-central-directory/);
     const flipped = Buffer.from(good);
     flipped[200] ^= 0xff; // inside train_features.npy's data (stored)
     const crc = path.join(dir, 'crc.npz');
     fs.writeFileSync(crc, flipped);
-    expect(userError(() => readExternalFeatures(crc)).message).to.match(/crc\.npz member train_features\.npy: CRC-32 mismatch/);
+    expect(thrownUserError(() => readExternalFeatures(crc)).message).to.match(/crc\.npz member train_features\.npy: CRC-32 mismatch/);
     const deflated = Buffer.from(fs.readFileSync(path.join(FIXTURES, 'savez-compressed-f16-i32.npz')));
     deflated[80] ^= 0x55;
     const bad = path.join(dir, 'inflate.npz');
     fs.writeFileSync(bad, deflated);
-    expect(userError(() => readExternalFeatures(bad)).message).to.match(/inflate\.npz.*(does not inflate|CRC-32 mismatch|bytes, its directory entry)/);
+    expect(thrownUserError(() => readExternalFeatures(bad)).message).to.match(/inflate\.npz.*(does not inflate|CRC-32 mismatch|bytes, its directory entry)/);
     const one = path.join(dir, 'one.npz');
     fs.writeFileSync(one, zip64('train_labels.npy', fs.readFileSync(path.join(FIXTURES, 'npy-f32-i64', 'train_labels.npy'))));
-    expect(userError(() => readExternalFeatures(one)).message).to.match(/has no array "train_features"/);
+    expect(thrownUserError(() => readExternalFeatures(one)).message).to.match(/has no array "train_features"/);
   });
 
   it('a folder that is neither layout, or lacks a file: names what is missing', () => {
     const dir = damagedCopy('x', (b) => b);
     fs.rmSync(path.join(dir, 'test_labels.npy'));
-    expect(userError(() => readExternalFeatures(dir)).message).to.match(/lacks test_labels\.npy/);
-    expect(userError(() => readExternalFeatures(tmp())).message).to.match(/neither the four \.npy files nor an \.npz/);
-    expect(userError(() => readExternalFeatures(path.join(FIXTURES, 'nope'))).message).to.match(/does not exist/);
+    expect(thrownUserError(() => readExternalFeatures(dir)).message).to.match(/lacks test_labels\.npy/);
+    expect(thrownUserError(() => readExternalFeatures(tmp())).message).to.match(/neither the four \.npy files nor an \.npz/);
+    expect(thrownUserError(() => readExternalFeatures(path.join(FIXTURES, 'nope'))).message).to.match(/does not exist/);
     const names = damagedCopy('x', (b) => b);
     fs.writeFileSync(path.join(names, 'class_names.txt'), 'a\nb\n');
-    expect(userError(() => readExternalFeatures(names)).message).to.match(/lists 2 class names but the labels have 3 classes/);
+    expect(thrownUserError(() => readExternalFeatures(names)).message).to.match(/lists 2 class names but the labels have 3 classes/);
   });
 
   it('parseNpy + toFloat32Matrix agree with the fast path on every fixture dtype', () => {

@@ -13,8 +13,8 @@ import { extractFeatures, listFeatureCache } from '../../src/backbones/feature-c
 import { cropGeometry, decodeChunks, decodeTarget, fileSplitDigest } from '../../src/data/decode.js';
 import { fileSplit, imageFolderClasses, listImageFolder } from '../../src/data/image-folder.js';
 import { loadDataset } from '../../src/data/index.js';
-import { UserError } from '../../src/errors.js';
 import type { FileImageSplit, ImageDataset } from '../../src/types.js';
+import { rejectedUserError, thrownUserError } from './helpers.js';
 
 /** Deterministic RGB pixels of a w x h image number k. */
 export function pixels(w: number, h: number, k: number): Buffer {
@@ -27,26 +27,6 @@ async function writeImage(file: string, w: number, h: number, k: number, format:
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const img = sharp(pixels(w, h, k), { raw: { width: w, height: h, channels: 3 } });
   await (format === 'png' ? img.png() : format === 'webp' ? img.webp({ lossless: true }) : img.jpeg()).toFile(file);
-}
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error('expected a UserError');
-}
-
-async function rejection(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const touch = (file: string): void => {
@@ -109,31 +89,31 @@ describe('data/image-folder: listing (torchvision ImageFolder rules)', () => {
     expect(l.train.files.map((f) => `${f.rel}:${f.label}`)).to.deep.equal(['cat/0.png:0', 'dog/0.png:1', 'dog/1.png:1', 'cat/1.png:0']);
     expect(l.test.files.map((f) => `${f.rel}:${f.label}`)).to.deep.equal(['cat/2.png:0', 'dog/2.png:1']);
     fs.writeFileSync(path.join(root, 'test.txt'), 'cat/2.png\ndog/1.png\n');
-    expect(userError(() => listImageFolder(root)).message).to.match(/dog\/1\.png is listed in both/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/dog\/1\.png is listed in both/);
     fs.writeFileSync(path.join(root, 'test.txt'), 'cat/2.png\ndog/9.png\n');
-    expect(userError(() => listImageFolder(root)).message).to.match(/test\.txt line 2: .*dog\/9\.png does not exist/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/test\.txt line 2: .*dog\/9\.png does not exist/);
     fs.writeFileSync(path.join(root, 'test.txt'), 'cat/2.png\n../dog/2.png\n');
-    expect(userError(() => listImageFolder(root)).message).to.match(/line 2: "\.\.\/dog\/2\.png" is not a path inside/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/line 2: "\.\.\/dog\/2\.png" is not a path inside/);
     fs.writeFileSync(path.join(root, 'test.txt'), 'cat/2.png\ncat/2.png\ndog/2.png\n');
-    expect(userError(() => listImageFolder(root)).message).to.match(/line 2: "cat\/2\.png" is listed twice/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/line 2: "cat\/2\.png" is listed twice/);
   });
 
   it('layout problems are one UserError naming the folder and the fix', () => {
-    expect(userError(() => listImageFolder(path.join(root, 'nope'))).message).to.match(/does not exist/);
+    expect(thrownUserError(() => listImageFolder(path.join(root, 'nope'))).message).to.match(/does not exist/);
     touch(path.join(root, 'x.png'));
-    const none = userError(() => listImageFolder(root));
+    const none = thrownUserError(() => listImageFolder(root));
     expect(none.message).to.match(/no train\/ and test\/ folders and no train\.txt/);
     expect(none.hint).to.match(/train\/<class>\/<image>/);
     touch(path.join(root, 'train', 'a', '0.png'));
     touch(path.join(root, 'train', 'b', '0.png'));
-    expect(userError(() => listImageFolder(root)).message).to.match(/has train\/ but neither test\/ nor val\//);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/has train\/ but neither test\/ nor val\//);
     touch(path.join(root, 'test', 'a', '0.png'));
     touch(path.join(root, 'test', 'q', '0.png'));
-    expect(userError(() => listImageFolder(root)).message).to.match(/class folder "q" that the training split does not have/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/class folder "q" that the training split does not have/);
     fs.rmSync(path.join(root, 'test', 'q'), { recursive: true });
-    expect(userError(() => listImageFolder(root)).message).to.match(/class "b" has no test image/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/class "b" has no test image/);
     fs.mkdirSync(path.join(root, 'test', 'b'));
-    expect(userError(() => listImageFolder(root)).message).to.match(/test split .*[/\\]b holds no image/);
+    expect(thrownUserError(() => listImageFolder(root)).message).to.match(/test split .*[/\\]b holds no image/);
   });
 });
 
@@ -224,7 +204,7 @@ describe('data/decode: images to pixels with sharp', () => {
     const files = [good, cut, jpg, text, good].map((p, i) => ({ path: p, rel: `${i}-${path.basename(p)}`, label: i % 2 }));
     for (const [i, p] of [[1, cut], [2, jpg], [3, text]] as const) {
       const strict = fileSplit(root, [files[0], files[i]], 'none', false);
-      const e = await rejection(collect(strict, 'none'));
+      const e = await rejectedUserError(collect(strict, 'none'));
       expect(e.message).to.contain(`cannot decode image ${p}`);
       expect(e.hint).to.contain('--skip-bad-images');
     }
@@ -241,7 +221,7 @@ describe('data/decode: images to pixels with sharp', () => {
     await writeImage(a, 5, 5, 1);
     await writeImage(b, 6, 5, 1);
     const split = fileSplit(root, [{ path: a, rel: 'a', label: 0 }, { path: b, rel: 'b', label: 0 }], 'none', false);
-    const e = await rejection(collect(split, 'none'));
+    const e = await rejectedUserError(collect(split, 'none'));
     expect(e.message).to.contain(`${b} is 6x5 and ${a} is 5x5`);
     expect(e.hint).to.contain('--resize crop');
   });
@@ -307,7 +287,7 @@ describe('image folder -> features (feature cache, pixels and ONNX-free backbone
     fs.writeFileSync(path.join(dir, 'train', 'dog', '3.png'), 'broken');
     const backbone = await createBackbone('pixels');
     const strict = (await loadDataset(`imagefolder:${dir}`, { resize: 'none' })) as ImageDataset<FileImageSplit>;
-    const e = await rejection(extractFeatures(strict, 'train', backbone, { cacheRoot: cache, quiet: true }));
+    const e = await rejectedUserError(extractFeatures(strict, 'train', backbone, { cacheRoot: cache, quiet: true }));
     expect(e.message).to.contain(path.join(dir, 'train', 'dog', '3.png'));
     const lenient = await loadDataset(`imagefolder:${dir}`, { resize: 'none', skipBadImages: true });
     const r = await extractFeatures(lenient, 'train', backbone, { cacheRoot: cache, quiet: true, chunkSize: 4 });
@@ -317,13 +297,13 @@ describe('image folder -> features (feature cache, pixels and ONNX-free backbone
     const hit = await extractFeatures(lenient, 'train', backbone, { cacheRoot: cache, quiet: true });
     expect(hit.cached).to.equal(true);
     expect(hit.skipped?.map((b) => b.file)).to.deep.equal(['dog/3.png']);
-    const e2 = await rejection(extractFeatures(strict, 'train', backbone, { cacheRoot: cache, quiet: true }));
+    const e2 = await rejectedUserError(extractFeatures(strict, 'train', backbone, { cacheRoot: cache, quiet: true }));
     expect(e2.message).to.contain('dog/3.png');
   });
 
   it('--resize crop needs a backbone with an input size', async () => {
     const ds = await loadDataset(`imagefolder:${path.join(root, 'data')}`, {});
-    const e = await rejection(extractFeatures(ds, 'test', await createBackbone('pixels'), { cacheRoot: cache, quiet: true }));
+    const e = await rejectedUserError(extractFeatures(ds, 'test', await createBackbone('pixels'), { cacheRoot: cache, quiet: true }));
     expect(e.message).to.match(/--resize crop needs the backbone's input size/);
   });
 });

@@ -9,8 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { loadDataset } from '../../src/data/index.js';
 import { MNIST_FILES, loadMnist } from '../../src/data/mnist.js';
-import { UserError } from '../../src/errors.js';
-import { encodeIdx, md5, serveBody, startServer, tempDir, withoutDataDirEnv } from './helpers.js';
+import { encodeIdx, freshDataDir, md5, rejectedUserError, serveFiles, tempDir } from './helpers.js';
 
 const TINY = { train: 4, test: 2 };
 const NAMES = Object.values(MNIST_FILES).map((f) => f.name);
@@ -25,26 +24,11 @@ function files(): Buffer[] {
   return [...split(TINY.train, 0), ...split(TINY.test, 10)];
 }
 
-async function userError(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e, String(e)).to.be.instanceOf(UserError);
-    return e as UserError;
-  }
-  expect.fail('expected a UserError');
-}
-
 describe('data/mnist (the standard 60,000 / 10,000 IDX files)', () => {
+  const tmp = freshDataDir();
   let dir: string;
-  let env: { restore: () => void };
-  beforeEach(async () => {
-    dir = await tempDir();
-    env = withoutDataDirEnv();
-  });
-  afterEach(async () => {
-    env.restore();
-    await fs.rm(dir, { recursive: true, force: true });
+  beforeEach(() => {
+    dir = tmp.dir();
   });
 
   it('reads a local copy (the folder or a folder holding mnist/) with exact pixels and labels', async () => {
@@ -72,14 +56,7 @@ describe('data/mnist (the standard 60,000 / 10,000 IDX files)', () => {
     });
     const gzs = files().map((b) => zlib.gzipSync(b));
     const byPath = new Map(NAMES.map((n, i) => [`/m/${n}.gz`, gzs[i]]));
-    const srv = await startServer((req, res) => {
-      const body = byPath.get(req.url ?? '');
-      if (body) serveBody(res, req, body);
-      else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
+    const srv = await serveFiles(byPath);
     try {
       const cacheRoot = path.join(dir, 'cache');
       const over = { baseUrl: `${srv.base}/m/`, expected: TINY, md5: { trainImages: md5(gzs[0]), trainLabels: md5(gzs[1]), testImages: md5(gzs[2]), testLabels: md5(gzs[3]) } };
@@ -87,7 +64,7 @@ describe('data/mnist (the standard 60,000 / 10,000 IDX files)', () => {
       expect(ds.source).to.deep.equal({ location: path.join(cacheRoot, 'datasets', 'mnist'), verified: 'checksum' });
       await loadMnist({ cacheRoot, quiet: true, offline: true }, over);
       expect(srv.requests).to.have.length(4);
-      const bad = await userError(loadMnist({ cacheRoot: path.join(dir, 'c2'), quiet: true }, { ...over, md5: undefined }));
+      const bad = await rejectedUserError(loadMnist({ cacheRoot: path.join(dir, 'c2'), quiet: true }, { ...over, md5: undefined }));
       expect(bad.message).to.contain('f68b3c2dcbeaaa9fbdd348bbdeb94873');
     } finally {
       await srv.close();
@@ -97,16 +74,16 @@ describe('data/mnist (the standard 60,000 / 10,000 IDX files)', () => {
   it('truncated files and missing copies: one UserError naming the file or the folder', async () => {
     const f = files();
     for (let i = 0; i < 4; i++) await fs.writeFile(path.join(dir, NAMES[i]), i === 0 ? f[i].subarray(0, 1000) : f[i]);
-    const e = await userError(loadMnist({ dataDir: dir, offline: true }, { expected: TINY }));
+    const e = await rejectedUserError(loadMnist({ dataDir: dir, offline: true }, { expected: TINY }));
     expect(e.message).to.contain(path.join(dir, 'train-images-idx3-ubyte')).and.contain('announces');
     await fs.writeFile(path.join(dir, NAMES[0]), f[0]);
     await fs.writeFile(path.join(dir, NAMES[2]), zlib.gzipSync(f[2]).subarray(0, 30));
-    const gz = await userError(loadMnist({ dataDir: dir, offline: true }, { expected: TINY }));
+    const gz = await rejectedUserError(loadMnist({ dataDir: dir, offline: true }, { expected: TINY }));
     expect(gz.message).to.contain('t10k-images-idx3-ubyte').and.contain('gzip');
     const empty = await tempDir();
     try {
-      expect((await userError(loadMnist({ dataDir: empty, offline: true }))).message).to.match(/holds no MNIST copy/);
-      const off = await userError(loadDataset('mnist', { cacheRoot: empty, offline: true }));
+      expect((await rejectedUserError(loadMnist({ dataDir: empty, offline: true }))).message).to.match(/holds no MNIST copy/);
+      const off = await rejectedUserError(loadDataset('mnist', { cacheRoot: empty, offline: true }));
       expect(off.message).to.match(/MNIST is not in the cache/);
       expect(off.hint).to.contain('--data-dir');
     } finally {
