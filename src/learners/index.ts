@@ -3,7 +3,8 @@
  * (defaults filled in, CLI strings coerced, ranges and choices checked).
  */
 import { UserError } from '../errors.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import type { Learner } from '../types.js';
+import type { MethodContext, MethodDef, MethodOptions, OptionDef } from './method.js';
 import { finetuneMethod } from './finetune.js';
 import { jointMethod } from './joint.js';
 import { adapterFinetuneMethod, napaVqMethod } from './napa-vq.js';
@@ -103,4 +104,10 @@ export function resolveMethodOptions(def: MethodDef, given: Record<string, unkno
   }
   for (const o of def.options) if (!(o.name in out)) out[o.name] = o.default;
   return out;
+}
+
+/** A learner of the named method from user-given options (validated and completed as `cl run` does). */
+export function createLearner(name: string, given: Record<string, unknown>, ctx: MethodContext): Learner {
+  const def = getMethod(name);
+  return def.create(resolveMethodOptions(def, given), ctx);
 }
