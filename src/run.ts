@@ -19,7 +19,9 @@
 import os from 'node:os';
 import { Observable, concatMap, defer, reduce, switchMap } from 'rxjs';
 import type { BackboneOptions } from './backbones/backbone.js';
+import { RUN_OPTIONS } from './experiment-options.js';
 import { scenarioFeatures, type FeatureEvent } from './features.js';
+import { resolveOptions } from './options.js';
 import { evaluateIncrement, seenTestSubset } from './eval/accuracy.js';
 import { summarize } from './eval/metrics.js';
 import { getMethod, resolveMethodOptions } from './learners/index.js';
@@ -133,6 +135,7 @@ export async function markInterrupted(storePath: string, id: string, why: string
 
 async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   // Validate everything cheap before any heavy work, so a typo fails in milliseconds.
+  resolveOptions(RUN_OPTIONS, { seed: opts.seed, ...opts.overrides }, 'cl run');
   const scenario = await loadScenario(opts.scenario, opts.overrides);
   const method = getMethod(opts.method);
   const methodOptions = resolveMethodOptions(method, opts.methodOptions);

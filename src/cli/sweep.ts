@@ -94,7 +94,10 @@ export function register(program: Command): void {
       const store = storePath(opts);
       const grid = expandGrid(
         { scenario, methods: parseList('--methods', opts.methods), seeds: parseSeeds(opts.seeds), set: parseSet(opts.set), passthrough },
-        getMethod,
+        (name) => {
+          const m = getMethod(name);
+          return { name: m.name, seeded: m.seeded, options: Object.keys(m.options).map((o) => ({ name: o })) };
+        },
         store,
       );
       const workers = opts.workers ?? defaultWorkers();

@@ -14,7 +14,9 @@ import type { BackboneOptions } from '../backbones/backbone.js';
 import { UserError } from '../errors.js';
 import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../eval/compatibility.js';
 import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
+import { COMPAT_RUN_OPTIONS } from '../experiment-options.js';
 import { scenarioFeatures, type FeatureEvent } from '../features.js';
+import { resolveOptions } from '../options.js';
 import { Rng } from '../rng.js';
 import { isDatasetSpec } from '../data/spec.js';
 import { adhocScenario, loadScenario } from '../scenario/scenario.js';
@@ -154,7 +156,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   // Cheap validation first: a typo fails in milliseconds.
   const method = checkMethod(opts.method);
   const options = resolveCompatOptions(opts.methodOptions ?? {});
-  if (!Number.isInteger(opts.seed)) throw new UserError(`--seed expects an integer, got ${opts.seed}`);
+  resolveOptions(COMPAT_RUN_OPTIONS, { steps: opts.steps, seed: opts.seed, order: opts.order }, 'cl compat');
   const scenario: CompatScenario =
     typeof opts.scenario === 'string'
       ? isDatasetSpec(opts.scenario)

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { stripVTControlCharacters } from 'node:util';
-import { COMPAT_DEFAULTS } from '../../src/compat/options.js';
+import { resolveCompatOptions } from '../../src/compat/options.js';
 import type { CompatRecord, CompatVersion } from '../../src/compat/record.js';
 import { refreshAggregates } from '../../src/compat/runner.js';
 import { compatListLine, renderCompat } from '../../src/report/compat.js';
@@ -39,7 +39,7 @@ function fixture(): CompatRecord {
     host: 'h',
     scenario: { name: 'split-cifar100', dataset: 'cifar100', numClasses: 30, order: { id: 'natural', seed: null, classes: [] }, blocks: [[0], [1], [2]] },
     method: 'oca',
-    methodOptions: { ...COMPAT_DEFAULTS, growth: 'every', data: 'joint' },
+    methodOptions: { ...resolveCompatOptions(), growth: 'every', data: 'joint' },
     trainSeed: 1,
     steps: 3,
     backbone: { id: 'mobilenet-v2', preprocessing: 'p', dim: 1280, featureCacheId: 'c' },

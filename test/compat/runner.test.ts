@@ -117,8 +117,8 @@ describe('compat/runner: upgrade protocol, matrices, store (protocols §9, oca.m
         (e: unknown) => e,
       );
     expect(await fail('lwf', {})).to.be.instanceOf(UserError).with.property('message').match(/unknown compat method "lwf"/);
-    expect(await fail('oca', { ortho: 'householder' })).to.be.instanceOf(UserError).with.property('message').match(/not implemented/);
-    expect(await fail('oca', { epochs: '0' })).to.be.instanceOf(UserError).with.property('message').match(/--epochs must be ≥ 1/);
+    expect(await fail('oca', { ortho: 'householder' })).to.be.instanceOf(UserError).with.property('hint').match(/not implemented/);
+    expect(await fail('oca', { epochs: '0' })).to.be.instanceOf(UserError).with.property('message').match(/--epochs must be an integer ≥ 1/);
   });
 
   it('a run that fails mid-way is stored as failed with the message; finished versions stay', async () => {

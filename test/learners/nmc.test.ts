@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { concatMap, defer, lastValueFrom, toArray } from 'rxjs';
 import { UserError } from '../../src/errors.js';
 import { getMethod, METHODS, resolveMethodOptions } from '../../src/learners/index.js';
-import type { MethodDef } from '../../src/learners/method.js';
 import { nmcConfig, nmcMethod, NmcLearner, type NmcState } from '../../src/learners/nmc.js';
 import { Rng } from '../../src/rng.js';
 import { taskClasses } from '../../src/scenario/split.js';
@@ -415,8 +414,8 @@ describe('learners/nmc options and the method registry', () => {
   it('getMethod finds nmc and lists the known methods otherwise', () => {
     expect(getMethod('nmc')).to.equal(nmcMethod);
     expect(METHODS.map((m) => m.name)).to.include('nmc');
-    const e = userError(() => getMethod('icarl'));
-    expect(e.message).to.match(/unknown method "icarl"/);
+    const e = userError(() => getMethod('icarl2'));
+    expect(e.message).to.match(/unknown method "icarl2"/);
     expect(e.hint).to.match(/known methods: .*nmc/);
   });
 
@@ -428,32 +427,10 @@ describe('learners/nmc options and the method registry', () => {
     expect(o).to.deep.equal({ variant: 'custom', normalize: 'auto', metric: 'auto', renormalizePrototypes: true, accumulator: 'kahan32' });
   });
 
-  it('resolveMethodOptions: types, ranges, choices and unknown options are UserErrors', () => {
-    const fake: MethodDef = {
-      name: 'fake',
-      description: 'test double',
-      seeded: true,
-      options: [
-        { name: 'epochs', type: 'integer', default: 10, min: 1, max: 1000, help: 'epochs' },
-        { name: 'lr', type: 'number', default: 0.1, min: 0, help: 'learning rate' },
-        { name: 'balanced', type: 'boolean', default: false, help: 'balance' },
-      ],
-      create: () => {
-        throw new Error('unused');
-      },
-    };
-    expect(resolveMethodOptions(fake, { epochs: '25', lr: '1e-3', balanced: 'yes' })).to.deep.equal({ epochs: 25, lr: 0.001, balanced: true });
-    expect(resolveMethodOptions(fake, { epochs: 3 })).to.deep.equal({ epochs: 3, lr: 0.1, balanced: false });
-    expect(userError(() => resolveMethodOptions(fake, { epochs: '2.5' })).message).to.match(/--epochs: "2.5" is not an integer/);
-    expect(userError(() => resolveMethodOptions(fake, { epochs: 0 })).message).to.match(/--epochs: 0 is not >= 1/);
-    expect(userError(() => resolveMethodOptions(fake, { epochs: '5000' })).message).to.match(/is not <= 1000/);
-    expect(userError(() => resolveMethodOptions(fake, { lr: 'fast' })).message).to.match(/--lr: "fast" is not a number/);
-    expect(userError(() => resolveMethodOptions(fake, { balanced: 'maybe' })).message).to.match(/is not a boolean/);
-    expect(userError(() => resolveMethodOptions(fake, { epochs: 2, Epochs: 1 })).message).to.match(/no option "Epochs"/);
-    expect(userError(() => resolveMethodOptions(nmcMethod, { variant: 'bogus' })).message).to.match(/--variant: "bogus" is not one of janson, simplecil, custom/);
+  it('resolveMethodOptions: choices and unknown options are UserErrors naming the flag and listing the options', () => {
+    expect(userError(() => resolveMethodOptions(nmcMethod, { variant: 'bogus' })).message).to.equal('nmc --variant must be one of janson, simplecil, custom, got "bogus"');
     const e = userError(() => resolveMethodOptions(nmcMethod, { k: 3 }));
-    expect(e.message).to.match(/method nmc has no option "k"/);
-    expect(e.hint).to.equal('valid options for nmc: --variant, --normalize, --metric, --renormalize-prototypes, --accumulator');
-    expect(userError(() => resolveMethodOptions(fake, { lr: 1, '--lr': 2 })).message).to.match(/given twice/);
+    expect(e.message).to.equal('nmc has no option --k');
+    expect(e.hint).to.equal('the options of nmc: --variant, --normalize, --metric, --renormalize-prototypes, --accumulator');
   });
 });

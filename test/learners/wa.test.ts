@@ -2,9 +2,11 @@ import { expect } from 'chai';
 import { initBackend, tf } from '../../src/tf.js';
 import { Rng } from '../../src/rng.js';
 import { UserError } from '../../src/errors.js';
+import { defaultsOf } from '../../src/options.js';
 import type { Features, Learner } from '../../src/types.js';
 import { ClassifierHead, alignmentGamma } from '../../src/learners/head.js';
 import { WA_OPTIONS, waMethod } from '../../src/learners/wa.js';
+import { createLearner } from '../../src/learners/index.js';
 import type { HeadLearner, TaskRecord } from '../../src/learners/head-learner.js';
 import { TrainingDivergedError } from '../../src/train/diverged.js';
 import { accuracy, experiences, gaussianClusters, subset } from '../train/synthetic.js';
@@ -12,7 +14,7 @@ import { accuracy, experiences, gaussianClusters, subset } from '../train/synthe
 const ctxFor = (dim: number, seed = 1) => ({ seed, dim, numClasses: 100 });
 
 function createWa(options: Record<string, number | boolean | string>, dim: number, seed = 1): HeadLearner {
-  return waMethod.create(options, ctxFor(dim, seed)) as HeadLearner;
+  return createLearner(waMethod, options, ctxFor(dim, seed)) as HeadLearner;
 }
 
 function perTask(l: Learner): TaskRecord[] {
@@ -114,13 +116,13 @@ describe('learners/wa', function () {
         const old = seen.slice(0, exp.index * 5);
         const test = subset(data.test, seen);
         const aligned = accuracy(wa.predict(test), test, old);
-        const unaligned = accuracy(wa.predictUnaligned(test), test, old);
+        const unaligned = accuracy(wa.extraPredictions(test).unaligned, test, old);
         expect(aligned, `task ${exp.index}`).to.be.greaterThan(unaligned + 10);
       }
       const gammas = wa.stateSummary().gamma as Array<number | null>;
       expect(gammas[0]).to.equal(null);
       expect(gammas.slice(1).every((g) => g !== null && g > 0 && g < 1)).to.equal(true);
-      expect(wa.gammas()).to.deep.equal(gammas);
+      expect(perTask(wa).map((r) => r.gamma)).to.deep.equal(gammas);
       wa.dispose();
     });
 
@@ -135,7 +137,7 @@ describe('learners/wa', function () {
       const old = [0, 1, 2, 3, 4];
       const neu = [5, 6, 7, 8, 9];
       const aligned = wa.predict(d.test);
-      const unaligned = wa.predictUnaligned(d.test);
+      const unaligned = wa.extraPredictions(d.test).unaligned;
       expect(accuracy(aligned, d.test, old)).to.be.greaterThan(accuracy(unaligned, d.test, old));
       expect(shareToNew(aligned, d.test, old, neu)).to.be.lessThan(shareToNew(unaligned, d.test, old, neu));
       wa.dispose();
@@ -296,7 +298,7 @@ describe('learners/wa', function () {
 
   describe('options', () => {
     it('spec defaults (wa.md §3, §5)', () => {
-      const d = Object.fromEntries(WA_OPTIONS.map((o) => [o.name, o.default]));
+      const d = defaultsOf(WA_OPTIONS);
       expect(d).to.include({
         epochs: 40, lr: 0.1, batchSize: 128, weightDecay: 2e-4, weightDecayFirst: 5e-4, momentum: 0.9,
         schedule: 'step', optimizer: 'sgd', align: true, clip: 'auto', bias: false, kd: true, kdT: 2,
@@ -309,15 +311,17 @@ describe('learners/wa', function () {
     });
 
     it('bad options are UserErrors naming the flag', () => {
-      expect(() => createWa({ lambda: 'half' }, 8)).to.throw(UserError, /--lambda/);
+      expect(() => createWa({ lambda: 'half' }, 8)).to.throw(UserError, /--lambda must be ratio or a number in 0\.\.1/);
       expect(() => createWa({ lambda: 1.5 }, 8)).to.throw(UserError, /--lambda/);
       expect(() => createWa({ head: 'cnn' }, 8)).to.throw(UserError, /--head must be one of linear, mlp/);
       expect(() => createWa({ epochs: 2.5 }, 8)).to.throw(UserError, /--epochs must be an integer/);
       expect(() => createWa({ batchSize: 0 }, 8)).to.throw(UserError, /--batch-size/);
-      expect(() => createWa({ memorySize: 10 }, 8)).to.throw(UserError, /no option "memorySize"/);
+      expect(() => createWa({ kdT: 0 }, 8)).to.throw(UserError, /--kd-t must be a number > 0/);
+      expect(() => createWa({ bias: 'yes' }, 8)).to.throw(UserError, /--bias must be true or false/);
+      expect(() => createWa({ memorySize: 10 }, 8)).to.throw(UserError, /wa has no option --memory-size/);
       expect(() => createWa({ eval: 'nme', memory: 0 }, 8)).to.throw(UserError, /--eval nme/);
       const wa = createWa({ lambda: '0.25', align: 'false' }, 8);
-      expect(wa.options()).to.include({ align: false });
+      expect(wa.options()).to.include({ align: false, lambda: 0.25 });
       wa.dispose();
     });
   });
