@@ -3,7 +3,8 @@ import chalk from 'chalk';
 import { Command, Option } from 'commander';
 import { COMPAT_METRICS } from '../compat/record.js';
 import { COMPAT_METHODS, COMPAT_OPTIONS } from '../compat/options.js';
-import { compatExperiment, markCompatInterrupted, type CompatEvent, type CompatRunOptions } from '../compat/runner.js';
+import { compatExperiment, type CompatEvent, type CompatRunOptions } from '../compat/runner.js';
+import { markInterrupted } from '../driver.js';
 import type { CompatRecord } from '../compat/record.js';
 import { renderCompat } from '../report/compat.js';
 import { COMPAT_RUN_OPTIONS } from '../experiment-options.js';
@@ -36,7 +37,7 @@ export function register(program: Command): void {
         command: process.argv.slice(2),
       };
       const record = await runExperimentStream<CompatRecord, CompatEvent>(compatExperiment(runOpts), renderCompatEvents(Boolean(opts.quiet)), (id, why) =>
-        markCompatInterrupted(runOpts.storePath, id, why),
+        markInterrupted(runOpts.storePath, id, why),
       );
       if (opts.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
       else process.stdout.write(`${renderCompat(record)}\n`);

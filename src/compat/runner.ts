@@ -9,7 +9,8 @@
  * The record is written after every version, so a crash loses at most the version in flight and
  * leaves the record 'failed' with the message (or 'running' → shown 'interrupted' when killed).
  */
-import { Observable, concatMap, defer, filter, lastValueFrom, range, reduce, tap } from 'rxjs';
+import { concatMap, defer, filter, lastValueFrom, range, tap, type Observable } from 'rxjs';
+import { drive } from '../driver.js';
 import type { BackboneOptions } from '../backbones/backbone.js';
 import { UserError } from '../errors.js';
 import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../eval/compatibility.js';
@@ -330,47 +331,17 @@ async function upgrade(p: Prepared, carry: Carry, t: number, emit: Emit): Promis
 
 /** Run one compatibility experiment. Subscribing starts it; the stream ends with 'finished'. */
 export function compatExperiment(opts: CompatRunOptions): Observable<CompatEvent> {
-  return new Observable<CompatEvent>((out) => {
-    const emit: Emit = (e) => out.next(e);
-    let prepared: Prepared | null = null;
-    const sub = defer(() => prepare(opts, emit))
-      .pipe(
-        concatMap((p) => {
-          prepared = p;
-          const carry: Carry = { models: [], testEmbeddings: [] };
-          return range(1, p.record.steps).pipe(
-            concatMap((t) => defer(() => upgrade(p, carry, t, emit))),
-            reduce((_last, r) => r, p.record),
-            concatMap((r) =>
-              defer(() =>
-                p.store.update<CompatRecord>(r.id, (rec) => {
-                  rec.status = 'finished';
-                  rec.timings.totalMs = performance.now() - p.startedAt;
-                }),
-              ),
-            ),
-          );
-        }),
-      )
-      .subscribe({
-        next: (record) => emit({ type: 'finished', record }),
-        error: (err: unknown) => {
-          const p = prepared;
-          const message = err instanceof Error ? err.message : String(err);
-          const done = p
-            ? p.store.update(p.record.id, (r) => {
-                r.status = 'failed';
-                r.error = message;
-              })
-            : Promise.resolve();
-          done.then(
-            () => out.error(err),
-            () => out.error(err),
-          );
-        },
-        complete: () => out.complete(),
-      });
-    return () => sub.unsubscribe();
+  return drive<CompatEvent, Prepared, CompatRecord, CompatRecord>({
+    prepare: (emit) => prepare(opts, emit),
+    steps: (p, emit) => {
+      const carry: Carry = { models: [], testEmbeddings: [] };
+      return range(1, p.record.steps).pipe(concatMap((t) => defer(() => upgrade(p, carry, t, emit))));
+    },
+    finish: (p) =>
+      p.store.update<CompatRecord>(p.record.id, (rec) => {
+        rec.status = 'finished';
+        rec.timings.totalMs = performance.now() - p.startedAt;
+      }),
   });
 }
 
@@ -383,13 +354,4 @@ export async function runCompat(opts: CompatRunOptions, onEvent: Emit = () => {}
     ),
   );
   return last.record;
-}
-
-/** Mark a run being torn down by a signal (Ctrl-C) as interrupted. */
-export async function markCompatInterrupted(storePath: string, id: string, why: string): Promise<void> {
-  const store = await openStore(storePath);
-  await store.update(id, (r) => {
-    r.status = 'interrupted';
-    r.error = why;
-  });
 }

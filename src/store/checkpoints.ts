@@ -2,16 +2,20 @@
  * Learner checkpoints of unfinished runs, so `cl resume` can restore the learner instead of
  * relearning every stored task. One file per run beside the results store
  * (`<store>.checkpoints/<run id>.json`), replaced atomically after every stored increment and
- * removed when the run finishes. A checkpoint is only a shortcut: resume checks that the restored
- * learner reproduces the last stored increment exactly, and replays the tasks when it does not.
+ * removed when the run finishes. Each carries a SHA-256 of its content, so a file changed after it
+ * was written (by hand, by a bad disk) is refused. A checkpoint is only a shortcut: resume
+ * (src/resume.ts) checks that the restored learner reproduces the last stored increment and its
+ * learner state exactly, and replays the tasks when it does not.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
-  version: 1;
+  version: 2;
+  /** SHA-256 (hex) of JSON.stringify({ run, task, method, state }). */
+  sha256: string;
   run: string;
   /** 0-based task after which the state was taken. */
   task: number;
@@ -23,14 +27,22 @@ export function checkpointPath(storePath: string, runId: string): string {
   return path.join(`${path.resolve(storePath)}.checkpoints`, `${runId}.json`);
 }
 
+type Content = Pick<Checkpoint, 'run' | 'task' | 'method' | 'state'>;
+
+/** The checksum of a checkpoint's content (what it claims about the run, and the learner state). */
+export function checkpointDigest(c: Content): string {
+  return createHash('sha256').update(JSON.stringify({ run: c.run, task: c.task, method: c.method, state: c.state })).digest('hex');
+}
+
 /** Write (replace) the checkpoint of a run: temp file, fsync, rename. */
-export async function writeCheckpoint(storePath: string, ck: Omit<Checkpoint, 'format' | 'version'>): Promise<void> {
+export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
+  const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(content), ...content };
   const file = checkpointPath(storePath, ck.run);
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   const fh = await fsp.open(tmp, 'w');
   try {
-    await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
+    await fh.writeFile(JSON.stringify(ck));
     await fh.sync();
   } finally {
     await fh.close();
@@ -49,9 +61,10 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
   }
   try {
     const ck = JSON.parse(text) as Partial<Checkpoint>;
-    if (ck.format !== 'cl-checkpoint' || ck.version !== 1 || ck.run !== runId || !Number.isInteger(ck.task)) {
-      return { checkpoint: null, why: `${file} is not a checkpoint of this run` };
+    if (ck.format !== 'cl-checkpoint' || ck.version !== 2 || ck.run !== runId || !Number.isInteger(ck.task) || typeof ck.method !== 'string') {
+      return { checkpoint: null, why: `${file} is not a checkpoint of this run (format cl-checkpoint, version 2)` };
     }
+    if (ck.sha256 !== checkpointDigest(ck as Checkpoint)) return { checkpoint: null, why: `${file} does not match its checksum (changed after it was written)` };
     return { checkpoint: ck as Checkpoint, why: null };
   } catch {
     return { checkpoint: null, why: `${file} is not valid JSON` };
