@@ -7,14 +7,26 @@ import { resolveOptions, type OptionSpecs, type OptionValues } from '../options.
 import type { Learner } from '../types.js';
 import { finetuneAdapterMethod } from './finetune-adapter.js';
 import { finetuneMethod } from './finetune.js';
+import { icarlMethod } from './icarl.js';
 import { jointMethod } from './joint.js';
+import { lwfMethod } from './lwf.js';
 import type { MethodContext, MethodDef } from './method.js';
 import { napaVqMethod } from './napa-vq.js';
 import { nmcMethod } from './nmc.js';
 import { replayMethod } from './replay.js';
 import { waMethod } from './wa.js';
 
-export const METHODS: MethodDef[] = [nmcMethod, waMethod, finetuneMethod, replayMethod, jointMethod, napaVqMethod, finetuneAdapterMethod];
+export const METHODS: MethodDef[] = [
+  nmcMethod,
+  waMethod,
+  finetuneMethod,
+  replayMethod,
+  jointMethod,
+  lwfMethod,
+  icarlMethod,
+  napaVqMethod,
+  finetuneAdapterMethod,
+];
 
 export function getMethod(name: string): MethodDef {
   const def = METHODS.find((m) => m.name === name);
