@@ -1,6 +1,6 @@
 /**
  * The feature cache: features are extracted once per (dataset content, split, backbone, preprocessing)
- * and reused by every method and seed (ARCHITECTURE "Frozen features first").
+ * and reused by every method and seed (docs/architecture.md "Principles").
  *
  * Entry layout: `featureCacheDir(root)/<cacheId>/` with `features.npy` (float32 [N, D]),
  * `labels.npy` (int32 [N]) and `meta.json`. An entry is written into a temp dir next to it, every

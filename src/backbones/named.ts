@@ -97,7 +97,7 @@ export const NAMED_BACKBONES: readonly NamedBackbone[] = [
     dim: 768,
     normalize: 'none',
     preprocessing: unit('NCHW'),
-    preprocessingNote: 'as Janson et al.\'s code: bilinear resize of the full image to 224, pixels in [0, 1], no mean/std (the hub config asks for mean/std 0.5; not applied, nmc.md §7.3)',
+    preprocessingNote: 'as Janson et al.\'s code: bilinear resize of the full image to 224, pixels in [0, 1], no mean/std (the hub config asks for mean/std 0.5; not applied, docs/methods/nmc.md "Pitfalls")',
     download: '~350 MB',
   }),
   hfNamed({

@@ -1,5 +1,5 @@
 /**
- * `cl compat`: backward-compatible embedding upgrades (protocols.md §9, methods/oca.md).
+ * `cl compat`: backward-compatible embedding upgrades (docs/protocols.md "Compatibility (embedding upgrades)", docs/methods/compat.md).
  *
  *   scenario ─► class order cut into S near-equal blocks ─► feature cache (train, test)
  *      ─concatMap over versions t = 1..S─► train φ_t on blocks 1..t (joint data)
@@ -94,7 +94,7 @@ export function classBlocks(order: number[], steps: number): number[][] {
     throw new UserError(`--steps ${steps} is more than the ${order.length} classes`, `use at most --steps ${order.length}`);
   }
   // Blocks as equal as possible; when steps does not divide C the first C mod steps blocks get
-  // one class more (CIFAR-100 in 3 steps: 34, 33, 33 — protocols.md's uneven B34-Inc[33,33]).
+  // one class more (CIFAR-100 in 3 steps: 34, 33, 33 — docs/protocols.md's uneven B34-Inc[33,33]).
   const small = Math.floor(order.length / steps);
   const larger = order.length % steps;
   const blocks: number[][] = [];
@@ -251,7 +251,7 @@ async function upgrade(p: Prepared, carry: Carry, t: number, emit: Emit): Promis
   const mine = embed(trained.model);
   carry.testEmbeddings.push(mine);
 
-  // Row t of C: φ_t queries against every gallery φ_j, j ≤ t (protocols §9).
+  // Row t of C: φ_t queries against every gallery φ_j, j ≤ t (docs/protocols.md "Compatibility (embedding upgrades)").
   const row: Record<CompatMetric, number>[] = [];
   let maxPairMs = 0;
   let skipped = 0;

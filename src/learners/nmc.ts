@@ -1,7 +1,7 @@
 /**
- * NMC: nearest class mean over frozen features (methods/nmc.md).
+ * NMC: nearest class mean over frozen features (docs/methods/nmc.md).
  *   janson    — Janson et al., arXiv 2210.04428: L2-normalise each feature, average, do not
- *               re-normalise, predict argmin ‖ẑ − μ_c‖₂ (nmc.md §2).
+ *               re-normalise, predict argmin ‖ẑ − μ_c‖₂ (docs/methods/nmc.md "Algorithm").
  *   simplecil — Zhou et al., arXiv 2303.07338 (SimpleCIL): average raw features, predict
  *               argmax cos(z, p_c).
  *   custom    — any combination of normalize / metric / renormalizePrototypes.
@@ -30,7 +30,7 @@ export interface NmcConfig {
 
 type Preset = Pick<NmcConfig, 'normalize' | 'metric' | 'renormalizePrototypes'>;
 
-/** What the named variants fix (nmc.md §5). `custom` starts from janson's values for 'auto'. */
+/** What the named variants fix (docs/methods/nmc.md "Options"). `custom` starts from janson's values for 'auto'. */
 export const NMC_PRESETS: Readonly<Record<'janson' | 'simplecil', Preset>> = Object.freeze({
   janson: { normalize: true, metric: 'euclidean', renormalizePrototypes: false },
   simplecil: { normalize: false, metric: 'cosine', renormalizePrototypes: false },
@@ -184,7 +184,7 @@ export class NmcLearner implements Learner {
   }
 
   /**
-   * Task-free update (nmc.md §2 "Task-free"): S_y += ẑ (or z), N_y += 1 for every row. New labels
+   * Task-free update (docs/methods/nmc.md "Idea"): S_y += ẑ (or z), N_y += 1 for every row. New labels
    * take rows in order of first appearance. Marks the dense layer for rebuild.
    */
   learnBatch(features: Features): void {
@@ -254,7 +254,7 @@ export class NmcLearner implements Learner {
   }
 
   /**
-   * Dense layer (nmc.md §2 "Batched inference"): Euclidean rule as argmax_c (2·ẑ·μ_c − ‖μ_c‖²),
+   * Dense layer (docs/methods/nmc.md "Prediction as a dense layer"): Euclidean rule as argmax_c (2·ẑ·μ_c − ‖μ_c‖²),
    * cosine as argmax_c ẑ·p_c/‖p_c‖. W is D×K, columns in arrival order.
    */
   private buildLayer(): NonNullable<NmcLearner['layer']> {

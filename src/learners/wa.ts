@@ -83,7 +83,7 @@ export const waMethod = defineMethod({
           const scale = o.teacher === 'raw' ? unalignScale(t.learner, t.n) : undefined;
           return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, T), scale), t.n) };
         },
-        // L = (1 − λ)·CE + λ·KD (docs/methods/wa.md "Loss").
+        // L = (1 − λ)·CE + λ·KD (docs/methods/wa.md "Algorithm" step 3).
         objective(b, t) {
           const logits = t.head.logits(b.x as tf.Tensor2D);
           const ce = crossEntropy(logits, b.y as tf.Tensor1D);
@@ -92,7 +92,7 @@ export const waMethod = defineMethod({
           const kdl = distillation(logits, b.q as tf.Tensor2D, T);
           return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
         },
-        // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Pitfalls").
+        // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Algorithm" step 5, "Pitfalls").
         afterTask(t) {
           if (!o.align || t.n === 0) return;
           t.record.gamma = t.head.align(t.n);

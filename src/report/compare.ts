@@ -151,7 +151,7 @@ export function groupRuns(runs: RunRecord[]): RunGroup[] {
   return entries.map(([id, g], i) => ({ key: g.key, id, label: names[i], runs: g.runs }));
 }
 
-/** One point of a mean curve; `task` is 1-based as in protocols.md. */
+/** One point of a mean curve; `task` is 1-based as in docs/protocols.md. */
 export interface CurvePoint {
   task: number;
   seenClasses: number;

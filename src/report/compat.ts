@@ -1,6 +1,6 @@
 /**
  * Terminal rendering of compatibility records (kind 'compat'): `cl show` (renderCompat) and one
- * `cl ls` line (renderCompatListLine). Matrices follow protocols.md §9: row = query model,
+ * `cl ls` line (renderCompatListLine). Matrices follow docs/protocols.md "Compatibility (embedding upgrades)": row = query model,
  * column = gallery model; each off-diagonal cell is marked ✓ when C[i][j] > C[j][j] (strict,
  * against the gallery model's own self-test) and ✗ otherwise.
  */
@@ -121,7 +121,7 @@ export function renderCompat(record: CompatRecord): string {
     if (up) parts.push(up);
     parts.push(
       chalk.dim(
-        'C[i][j] = metric of φi queries against the φj gallery; ✓ = C[i][j] > C[j][j] (strict, protocols §9); ' +
+        'C[i][j] = metric of φi queries against the φj gallery; ✓ = C[i][j] > C[j][j] (strict, docs/protocols.md "Compatibility (embedding upgrades)"); ' +
           'AC = share of compatible pairs, AM = mean of the lower triangle; backfill = gallery re-embedded with the unconstrained new model.',
       ),
     );

@@ -1,6 +1,6 @@
 /**
  * Terminal renderings of runs: `cl show` (renderRun) and `cl ls` (renderRunList).
- * Tasks are printed 1..T as in protocols.md (the record stores 0-based indices).
+ * Tasks are printed 1..T as in docs/protocols.md (the record stores 0-based indices).
  * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
  */
 import chalk from 'chalk';

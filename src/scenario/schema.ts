@@ -12,7 +12,7 @@ export interface ScenarioFile {
   /** Dataset id as in src/data ('cifar100', 'fashion-mnist', 'mnist-embedded', ...) or a dataset spec (imagefolder:<dir>, features:<path>). */
   dataset: string;
   numClasses: number;
-  /** `B{b}-Inc{i}` or `B{b}-Inc[a,b,...]` (protocols.md §1). */
+  /** `B{b}-Inc{i}` or `B{b}-Inc[a,b,...]` (docs/protocols.md "Scenario names"). */
   split: string;
   /** A named order ('icarl-1993', 'podnet-fixed', 'natural', 'seed:<n>'), a literal list, or {"seed": n}. */
   order: string | number[] | { seed: number };

@@ -1,5 +1,5 @@
 /**
- * Exemplar memory of feature copies (wa.md §2 step 6, §4; iCaRL, Rebuffi et al., arXiv 1611.07725).
+ * Exemplar memory of feature copies (docs/methods/wa.md "Algorithm" step 6 and "On frozen features"; iCaRL, Rebuffi et al., arXiv 1611.07725).
  * Each class keeps its rows in selection (herding) order; a smaller quota is a prefix cut, and
  * selection runs once per class, when the class first arrives.
  *   fixed-total: quota m_c = floor(M / K) over the K classes seen (≤ M rows in all)

@@ -5,7 +5,7 @@ import type { CompatRecord, CompatVersion } from '../../src/compat/record.js';
 import { refreshAggregates } from '../../src/compat/runner.js';
 import { compatListLine, renderCompat } from '../../src/report/compat.js';
 
-/** A compat record holding the worked example of protocols §9: C = [[40], [42, 55], [40, 56, 60]]. */
+/** A compat record holding the worked example of docs/protocols.md "Compatibility (embedding upgrades)": C = [[40], [42, 55], [40, 56, 60]]. */
 function fixture(): CompatRecord {
   const C = [
     [40, null, null],
@@ -60,7 +60,7 @@ function fixture(): CompatRecord {
   return r;
 }
 
-describe('report/compat: renderCompat (protocols §9 worked example)', () => {
+describe('report/compat: renderCompat (docs/protocols.md "Compatibility (embedding upgrades)" worked example)', () => {
   it('aggregates: strict criterion per cell, AC 2/3, AM 48.833, AC per step (1, 2/3)', () => {
     const r = fixture();
     expect(r.criterion.mAP).to.deep.equal([

@@ -1,6 +1,6 @@
 /**
- * The NAPA-VQ learner and the finetune-adapter baseline on small synthetic streams (methods/napa-vq.md
- * §6 tests 8, 12; issue 5): exemplar-free state, freezing, determinism, tensor discipline, resume,
+ * The NAPA-VQ learner and the finetune-adapter baseline on small synthetic streams (docs/methods/napa-vq.md
+ * "Tests"): exemplar-free state, freezing, determinism, tensor discipline, resume,
  * and less forgetting than plain fine-tuning of the same adapter.
  */
 import { expect } from 'chai';
@@ -60,7 +60,7 @@ function accuracy(l: Learner, f: Features): number {
   return (100 * ok) / f.count;
 }
 
-/** R[t][i] after every task (protocols §4). */
+/** R[t][i] after every task (docs/protocols.md "The accuracy matrix"). */
 async function runStream(l: Learner, s: Stream, after?: (t: number) => void): Promise<number[][]> {
   const R: number[][] = [];
   for (let t = 0; t < s.tasks.length; t++) {
@@ -71,7 +71,7 @@ async function runStream(l: Learner, s: Stream, after?: (t: number) => void): Pr
   return R;
 }
 
-/** max-prev forgetting F_T (protocols §6). */
+/** max-prev forgetting F_T (docs/protocols.md "Forgetting"). */
 function forgetting(R: number[][]): number {
   const T = R.length;
   let sum = 0;

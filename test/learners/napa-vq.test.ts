@@ -1,5 +1,5 @@
 /**
- * NAPA-VQ building blocks against hand-computed values (methods/napa-vq.md §6): the class graph,
+ * NAPA-VQ building blocks against hand-computed values (docs/methods/napa-vq.md "Tests"): the class graph,
  * the losses, NA-PA geometry, and the two test rules.
  */
 import { expect } from 'chai';
@@ -13,7 +13,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
 
-/** Graph fixture of §6: k = 2, units c0 = (0, 0), c1 = (1, 0), c2 = (0, 1), c3 = (5, 5). */
+/** Graph fixture (docs/methods/napa-vq.md "Tests"): k = 2, units c0 = (0, 0), c1 = (1, 0), c2 = (0, 1), c3 = (5, 5). */
 const UNITS: Array<[number, number]> = [
   [0, 0],
   [1, 0],

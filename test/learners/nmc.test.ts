@@ -84,7 +84,7 @@ function userError(f: () => unknown): UserError {
   throw new Error('expected a UserError');
 }
 
-describe('learners/nmc (methods/nmc.md §6)', () => {
+describe('learners/nmc (docs/methods/nmc.md "Tests")', () => {
   before(async () => {
     await initBackend();
   });
@@ -125,7 +125,7 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
     }
   });
 
-  it('2. split invariance (protocols §10): B0-Inc5 after task 2j === B0-Inc10 after task j === an uneven split', async () => {
+  it('2. split invariance (docs/protocols.md "Split invariance of NMC"): B0-Inc5 after task 2j === B0-Inc10 after task j === an uneven split', async () => {
     const data = clusters(21, 20, 16, 30, 10, { sep: 0.5, spread: 1 });
     const order = new Rng(3).permutation(20);
     const rng = new Rng(8);
@@ -209,7 +209,7 @@ describe('learners/nmc (methods/nmc.md §6)', () => {
     expect(disagreeWithTruth).to.be.above(0); // errors exist, so agreement is not just "always correct"
   });
 
-  it('5. janson and simplecil disagree on the nmc.md example', () => {
+  it('5. janson and simplecil disagree on the example of docs/methods/nmc.md', () => {
     // unit training vectors whose means are μ_A = (0.3, 0) and μ_B = (0.9, 0.3)
     const a = Math.sqrt(1 - 0.09);
     const m = [0.9, 0.3];

@@ -51,7 +51,7 @@ describe('learners/wa', function () {
     await initBackend();
   });
 
-  describe('weight aligning on the head (wa.md §6.1–6.3)', () => {
+  describe('weight aligning on the head (docs/methods/wa.md "Tests")', () => {
     it('hand-made matrix: γ = 0.5, new rows halved, old rows bit-identical', () => {
       const head = new ClassifierHead({ kind: 'linear', dim: 2, hidden: 0, bias: false }, new Rng(1));
       head.setLastLayer(Float32Array.from([1, 0, 0, 3, 4, 0, 0, -4]), 4);
@@ -126,7 +126,7 @@ describe('learners/wa', function () {
       wa.dispose();
     });
 
-    it('imbalance (§6.10): new rows outgrow old before aligning; aligning raises old accuracy and sends fewer old samples to new classes', async () => {
+    it('imbalance (docs/methods/wa.md "Tests"): new rows outgrow old before aligning; aligning raises old accuracy and sends fewer old samples to new classes', async () => {
       const d = gaussianClusters({ classes: 10, dim: 16, trainPerClass: 200, testPerClass: 60, sigma: 0.3, seed: 12, nonNegative: true });
       const s = experiences(d.train, 10, 5);
       const wa = createWa({ epochs: 8, memory: 50 }, 16, 3);
@@ -163,7 +163,7 @@ describe('learners/wa', function () {
       }
     });
 
-    it('λ schedule (§6.5): B0-Inc10 → 0.5 at task 2, 0.9 at task 10; B50-Inc10 → 50/60 at task 2', async () => {
+    it('λ schedule (docs/methods/wa.md "Tests"): B0-Inc10 → 0.5 at task 2, 0.9 at task 10; B50-Inc10 → 50/60 at task 2', async () => {
       const d = gaussianClusters({ classes: 100, dim: 4, trainPerClass: 2, testPerClass: 1, sigma: 0.3, seed: 1, nonNegative: true });
       const wa = createWa({ epochs: 1, memory: 200 }, 4);
       for (const exp of experiences(d.train, 100, 10)) await wa.learn(exp);
@@ -198,7 +198,7 @@ describe('learners/wa', function () {
       one.dispose();
     });
 
-    it('clipping (§6.8): clip true keeps min(W) ≥ 0; clip auto on signed features is off and says so', async () => {
+    it('clipping (docs/methods/wa.md "Tests"): clip true keeps min(W) ≥ 0; clip auto on signed features is off and says so', async () => {
       const wa = createWa({ epochs: 2, memory: 40, clip: 'true' }, dim);
       for (const exp of stream.slice(0, 2)) {
         await wa.learn(exp);
@@ -297,7 +297,7 @@ describe('learners/wa', function () {
   });
 
   describe('options', () => {
-    it('spec defaults (wa.md §3, §5)', () => {
+    it('spec defaults (docs/methods/wa.md "Hyperparameters", "Options")', () => {
       const d = defaultsOf(WA_OPTIONS);
       expect(d).to.include({
         epochs: 40, lr: 0.1, batchSize: 128, weightDecay: 2e-4, weightDecayFirst: 5e-4, momentum: 0.9,

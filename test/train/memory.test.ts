@@ -9,7 +9,7 @@ describe('train/memory', () => {
   const dim = 6;
   const data = gaussianClusters({ classes: 30, dim, trainPerClass: 80, testPerClass: 1, sigma: 0.4, seed: 21 });
 
-  it('quota of wa.md §6.6: K = 10 → 200, K = 30 → 66, K = 100 → 20', () => {
+  it('quota of docs/methods/wa.md "Tests": K = 10 → 200, K = 30 → 66, K = 100 → 20', () => {
     const mem = new ExemplarMemory(dim, { mode: 'fixed-total', total: 2000, perClass: 20, herding: 'icarl' });
     expect([10, 30, 100].map((k) => mem.quota(k))).to.deep.equal([200, 66, 20]);
     expect(66 * 30).to.equal(1980);
