@@ -17,7 +17,7 @@ import { featureCacheDir } from '../paths.js';
 import { decodeChunks, decodeId, decodeTarget, fileSplitDigest, type BadImage } from '../data/decode.js';
 import { isFileSplit, type AnySplit, type Features, type FileImageSplit, type ImageDataset, type ImageSplit } from '../types.js';
 import { clVersion } from '../version.js';
-import type { Backbone } from './backbone.js';
+import type { Backbone } from './types.js';
 import { decodeNpy, npyHeader, writeNpy } from './npy.js';
 
 export interface ExtractFeaturesOptions {

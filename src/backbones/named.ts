@@ -5,7 +5,7 @@
  * 12 hex>`: the name for people (and published baselines), the hash so that a changed upstream file
  * never reuses stale cached features.
  */
-import type { Backbone, BackboneOptions, PoolMode } from './backbone.js';
+import type { Backbone, BackboneOptions, PoolMode } from './types.js';
 import { createHfBackbone } from './hf.js';
 import { preprocessingId, type Preprocessing } from './preprocess.js';
 import { createTfjsBackbone } from './tfjs.js';

@@ -5,7 +5,7 @@
  *   rank 4 [N, C, H, W] / [N, H, W, C]  `gap` = global average pool over the spatial dims;
  *   `none` flattens whatever is there.
  */
-import type { PoolMode } from './backbone.js';
+import type { PoolMode } from './types.js';
 
 export interface OutputGeometry {
   /** Output dims without the batch dim. */

@@ -16,7 +16,9 @@ import type { ParamGroup } from '../../train/loop.js';
 import { Adapter, fitStandardisation, taskRng, type Standardisation } from './adapter.js';
 import { squaredDistances } from './losses.js';
 import type { AdapterConfig, TestRule } from './options.js';
-import { checkState, unusable, type CvState } from './state.js';
+import { checkState, unusable, type CvState, type CvTaskRecord } from './state.js';
+
+export type { CvTaskRecord } from './state.js';
 
 /** Per-class state: the only things kept of a class after its task (exemplar-free). */
 export interface ClassUnit {
@@ -28,20 +30,6 @@ export interface ClassUnit {
   muF: Float64Array;
   /** μ^z: adapter-space prototype. */
   muZ: Float64Array;
-}
-
-/** What happened in one task (stateSummary). */
-export interface CvTaskRecord {
-  task: number;
-  classes: number[];
-  samples: number;
-  epochs: number;
-  steps: number;
-  finalLoss: number | null;
-  adapterTrained: boolean;
-  /** Edges of the class graph after the task (NAPA-VQ only). */
-  graphEdges?: number;
-  ms: number;
 }
 
 /** A task being learned, after the shared set-up. */

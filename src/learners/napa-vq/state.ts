@@ -4,7 +4,20 @@
  * learner that restores it (same options, feature dimension, seed and sizes).
  */
 import { UserError } from '../../errors.js';
-import type { CvTaskRecord } from './cv-learner.js';
+
+/** What happened in one task (stateSummary). */
+export interface CvTaskRecord {
+  task: number;
+  classes: number[];
+  samples: number;
+  epochs: number;
+  steps: number;
+  finalLoss: number | null;
+  adapterTrained: boolean;
+  /** Edges of the class graph after the task (NAPA-VQ only). */
+  graphEdges?: number;
+  ms: number;
+}
 
 export interface CvState {
   /** `cl-<method>`. */
