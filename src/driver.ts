@@ -7,7 +7,31 @@
  * the message; a signal (Ctrl-C) is marked 'interrupted' by the CLI through markInterrupted.
  */
 import { Observable, concatMap, defer, reduce, switchMap } from 'rxjs';
+import type { BackboneOptions } from './backbones/backbone.js';
 import { markFailed, openStore, type Store } from './store/store.js';
+import type { ResizeRule } from './types.js';
+
+/** What every experiment is given besides its own options: where its data, model and store are. */
+export interface ExperimentSetup {
+  /** Method or compat method name. */
+  method: string;
+  /** trainSeed: seeds everything random in the learner (0..2^32−1). */
+  seed: number;
+  /** Backbone spec; default: the scenario's. */
+  backbone?: string;
+  backboneOptions?: BackboneOptions;
+  dataDir?: string;
+  cacheRoot?: string;
+  offline?: boolean;
+  /** Image folders: resize rule and --skip-bad-images (see FeatureRequest). */
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
+  storePath: string;
+  /** tfjs backend (default auto). */
+  backend?: string;
+  /** argv as typed, for the record. */
+  command: string[];
+}
 
 /** What every prepared experiment has: the store and the record it writes. */
 export interface Prepared {

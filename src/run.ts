@@ -11,8 +11,7 @@
  */
 import type { Observable } from 'rxjs';
 import { concatMap, defer } from 'rxjs';
-import type { BackboneOptions } from './backbones/backbone.js';
-import { drive } from './driver.js';
+import { drive, type ExperimentSetup } from './driver.js';
 import { evaluateIncrement } from './eval/accuracy.js';
 import { summarize } from './eval/metrics.js';
 import { RUN_OPTIONS } from './experiment-options.js';
@@ -26,32 +25,16 @@ import { UserError } from './errors.js';
 import { removeCheckpoint, writeCheckpoint } from './store/checkpoints.js';
 import { appendIncrement, finishRun, getRun, newRecordBase, openStore, type Store } from './store/store.js';
 import { initBackend, tf } from './tf.js';
-import type { Experience, Features, IncrementResult, Learner, LearnerEvent, ResizeRule, RunRecord } from './types.js';
+import type { Experience, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
 import { clVersion } from './version.js';
 
 export { markInterrupted } from './driver.js';
 
-export interface RunOptions {
+export interface RunOptions extends ExperimentSetup {
   scenario: string;
-  method: string;
   /** Method options given by the user (strings from the CLI are coerced and validated). */
   methodOptions: Record<string, unknown>;
-  /** trainSeed: seeds everything random in the learner. */
-  seed: number;
-  /** Backbone spec; default: the scenario's. */
-  backbone?: string;
-  backboneOptions?: BackboneOptions;
-  dataDir?: string;
-  cacheRoot?: string;
-  offline?: boolean;
-  /** Image folders: resize rule and --skip-bad-images (see FeatureRequest). */
-  resize?: ResizeRule;
-  skipBadImages?: boolean;
-  storePath: string;
-  backend?: string;
   overrides?: { base?: number; increment?: number | number[]; order?: string };
-  /** argv as typed, for the record. */
-  command: string[];
   /** Continue this stored run (interrupted or failed) instead of starting a new record. */
   resume?: string;
 }

@@ -10,8 +10,7 @@
  * leaves the record 'failed' with the message (or 'running' → shown 'interrupted' when killed).
  */
 import { concatMap, defer, filter, lastValueFrom, range, tap, type Observable } from 'rxjs';
-import { drive } from '../driver.js';
-import type { BackboneOptions } from '../backbones/backbone.js';
+import { drive, type ExperimentSetup } from '../driver.js';
 import { UserError } from '../errors.js';
 import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../eval/compatibility.js';
 import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
@@ -25,7 +24,7 @@ import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
 import { initBackend } from '../tf.js';
-import type { Features, LearnerEvent, ResizeRule } from '../types.js';
+import type { Features, LearnerEvent } from '../types.js';
 import { clVersion } from '../version.js';
 import type { EmbeddingModel } from './model.js';
 import { checkMethod, resolveCompatOptions, versionDim, type CompatMethod, type CompatOptions } from './options.js';
@@ -47,27 +46,15 @@ export interface CompatScenario {
   backbone: string;
 }
 
-export interface CompatRunOptions {
+export interface CompatRunOptions extends ExperimentSetup {
   /** Scenario name or .json path (loaded with loadScenario), or the scenario as data. */
   scenario: string | CompatScenario;
-  method: string;
   /** Number of model versions S; the class order is cut into S near-equal blocks. */
   steps: number;
-  seed: number;
   /** Method options (strings from the CLI are coerced and checked). */
   methodOptions?: Record<string, unknown>;
   /** Class order override (CLI order string). */
   order?: string;
-  backbone?: string;
-  backboneOptions?: BackboneOptions;
-  dataDir?: string;
-  cacheRoot?: string;
-  offline?: boolean;
-  resize?: ResizeRule;
-  skipBadImages?: boolean;
-  storePath: string;
-  backend?: string;
-  command: string[];
   /** Features given directly (tests, benchmarks): skips the dataset and the feature cache. */
   features?: { train: Features; test: Features; backbone: CompatRecord['backbone']; data?: CompatRecord['data'] };
 }

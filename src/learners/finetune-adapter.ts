@@ -8,7 +8,7 @@ import { defineOptions, withDefaults } from '../options.js';
 import { tf } from '../tf.js';
 import type { Experience, LearnContext } from '../types.js';
 import type { Optimizer } from '../train/optimizers.js';
-import { fit, hostRows } from '../train/loop.js';
+import { hostRows } from '../train/loop.js';
 import { defineMethod } from './method.js';
 import { CodingVectorLearner } from './napa-vq/cv-learner.js';
 import { dceLoss, squaredDistances } from './napa-vq/losses.js';
@@ -49,18 +49,14 @@ export class FinetuneAdapterLearner extends CodingVectorLearner {
       this.cvs = null;
       const cvs = cvVar;
       const groups = this.optimizerGroups(task, true, cvs, optimizers);
-      result = await fit({
-        data: { x: hostRows(xs.dataSync() as Float32Array, this.dim), y: hostRows(unitRows) },
+      result = await this.fitTask(
+        task,
+        { x: hostRows(xs.dataSync() as Float32Array, this.dim), y: hostRows(unitRows) },
         // L_DCE: cross-entropy over −‖z − c_j‖ / τ.
-        loss: (b) => dceLoss(squaredDistances(adapter.apply(b.x as tf.Tensor2D), cvs), b.y as tf.Tensor1D, cfg.tau),
+        (b) => dceLoss(squaredDistances(adapter.apply(b.x as tf.Tensor2D), cvs), b.y as tf.Tensor1D, cfg.tau),
         groups,
-        epochs,
-        batchSize: cfg.batchSize,
-        rng: task.shuffleRng,
-        task: exp.index,
         ctx,
-        phase: this.name,
-      });
+      );
       this.cvs = tf.clone(cvs);
     } finally {
       cvVar?.dispose();

@@ -22,7 +22,9 @@ import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import type { Experience, Features, LearnContext, Learner } from '../types.js';
 import { ClassifierHead } from './head.js';
-import type { HeadSettings, TrainSettings } from './head-options.js';
+import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings, type HeadSettings, type TrainSettings } from './head-options.js';
+import { defineMethod, type MethodContext, type MethodDef } from './method.js';
+import type { OptionValues } from '../options.js';
 import { ExemplarMemory, type MemoryConfig } from '../train/memory.js';
 import { createOptimizer } from '../train/optimizers.js';
 import { makeSchedule } from '../train/schedule.js';
@@ -94,6 +96,47 @@ export interface HeadLearnerConfig {
   rebuild?: boolean;
   /** Options in force, echoed by options() into the run record. */
   options: Record<string, unknown>;
+}
+
+/**
+ * The config of a head method from its resolved options (the training and head groups, echoed into
+ * the record), the method context, and its exemplar memory (null for none).
+ */
+export function headConfig(
+  name: string,
+  o: OptionValues<typeof TRAIN_OPTIONS> & OptionValues<typeof HEAD_OPTIONS>,
+  ctx: MethodContext,
+  memory: MemoryConfig | null,
+): HeadLearnerConfig {
+  return { name, seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory, options: { ...o } };
+}
+
+/** What a method on the head learner declares: a MethodDef whose learner is built from hooks. */
+export interface HeadMethodDef<S extends HeadOptionSpecs> extends Omit<MethodDef<S>, 'create' | 'seeded' | 'check'> {
+  /** Rules between options (as MethodDef.check). */
+  check?(o: NoInfer<OptionValues<S>>): void;
+  /** The exemplar memory, for the rehearsal methods. */
+  memory?(o: NoInfer<OptionValues<S>>): MemoryConfig;
+  /** Re-initialise the whole head at every task and train it as a first task (joint). */
+  rebuild?: boolean;
+  /** The method's equations (HeadHooks), from its resolved options and the run's context. */
+  hooks(o: NoInfer<OptionValues<S>>, ctx: MethodContext): HeadHooks;
+}
+
+/** The option groups every head method has. */
+type HeadOptionSpecs = typeof TRAIN_OPTIONS & typeof HEAD_OPTIONS;
+
+/** A method on the head learner (seeded): the learner is the head learner with the method's hooks. */
+export function defineHeadMethod<S extends HeadOptionSpecs>(def: HeadMethodDef<S>): MethodDef<S> {
+  const { memory, rebuild, hooks, ...rest } = def;
+  return defineMethod({
+    ...rest,
+    seeded: true,
+    create(o, ctx) {
+      const cfg = headConfig(def.name, o as OptionValues<HeadOptionSpecs>, ctx, memory ? memory(o) : null);
+      return new HeadLearner(rebuild ? { ...cfg, rebuild } : cfg, hooks(o, ctx));
+    },
+  });
 }
 
 const PREDICT_CHUNK = 4096;

@@ -3,7 +3,8 @@
  * joint, lwf, icarl), with cl's frozen-feature defaults (docs/methods/wa.md "Hyperparameters"),
  * and the settings the head learner takes from them.
  */
-import { defineOptions, type OptionValues } from '../options.js';
+import { UserError } from '../errors.js';
+import { defineOptions, withDefaults, type OptionValues } from '../options.js';
 import { HEAD_KINDS, type HeadKind } from './head.js';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule.js';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../train/optimizers.js';
@@ -43,6 +44,12 @@ export const HEAD_OPTIONS = defineOptions({
   },
   normalize: { type: 'boolean', default: false, help: 'L2-normalise every feature vector before use' },
 });
+
+/**
+ * The training and head options of the methods that are not WA: weight clipping is part of WA's
+ * recipe, so it is off by default (--clip auto|true to match wa).
+ */
+export const UNCLIPPED_HEAD_OPTIONS = defineOptions({ ...TRAIN_OPTIONS, ...withDefaults(HEAD_OPTIONS, { clip: 'false' }) });
 
 export const MEMORY_OPTIONS = defineOptions({
   memory: { type: 'integer', default: 2000, min: 0, help: 'exemplar budget (feature vectors) in fixed-total mode' },
@@ -91,4 +98,11 @@ export function memorySettings(o: OptionValues<typeof MEMORY_OPTIONS>): MemoryCo
 /** Whether a memory setting keeps no exemplar at all. */
 export function memoryIsEmpty(m: MemoryConfig): boolean {
   return m.mode === 'fixed-total' ? m.total === 0 : m.perClass === 0;
+}
+
+/** The rule of the methods whose headline may be the nearest mean of exemplars (wa, icarl): it needs a memory. */
+export function checkNmeHasExemplars(method: string, o: OptionValues<typeof MEMORY_OPTIONS> & { eval: string }): void {
+  if (o.eval === 'nme' && memoryIsEmpty(memorySettings(o))) {
+    throw new UserError(`${method} --eval nme needs exemplars, but the memory is 0`, 'use a positive --memory, or --eval cnn');
+  }
 }

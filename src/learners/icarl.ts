@@ -15,17 +15,14 @@
  * the head's own argmax is scored beside it as the secondary rule.
  */
 import { defineOptions, withDefaults } from '../options.js';
-import { UserError } from '../errors.js';
 import { tf } from '../tf.js';
 import { hostRows, type HostRows } from '../train/loop.js';
-import { HEAD_OPTIONS, MEMORY_OPTIONS, TRAIN_OPTIONS, headSettings, memoryIsEmpty, memorySettings, trainSettings } from './head-options.js';
-import { HeadLearner, withExemplars } from './head-learner.js';
-import { defineMethod } from './method.js';
+import { MEMORY_OPTIONS, memorySettings, checkNmeHasExemplars, UNCLIPPED_HEAD_OPTIONS } from './head-options.js';
+import { defineHeadMethod, withExemplars } from './head-learner.js';
 
 export const ICARL_OPTIONS = defineOptions({
   // The reference recipe's rate and decay (lr 2.0 on the sigmoid outputs, weight decay 1e-5).
-  ...withDefaults(TRAIN_OPTIONS, { lr: 2, weightDecay: 1e-5, weightDecayFirst: 1e-5 }),
-  ...withDefaults(HEAD_OPTIONS, { clip: 'false' }),
+  ...withDefaults(UNCLIPPED_HEAD_OPTIONS, { lr: 2, weightDecay: 1e-5, weightDecayFirst: 1e-5 }),
   ...MEMORY_OPTIONS,
   eval: {
     type: 'choice',
@@ -57,38 +54,29 @@ export function icarlTargets(rows: tf.Tensor1D, q: tf.Tensor2D | null, n: number
   });
 }
 
-export const icarlMethod = defineMethod({
+export const icarlMethod = defineHeadMethod({
   name: 'icarl',
   description: 'iCaRL: herded exemplars, binary cross-entropy with distillation targets, nearest-mean-of-exemplars classifier',
   citation: 'Rebuffi, Kolesnikov, Sperl, Lampert, iCaRL: Incremental Classifier and Representation Learning, CVPR 2017, arXiv 1611.07725',
   docs: 'docs/methods/icarl.md',
-  seeded: true,
   options: ICARL_OPTIONS,
-  check(o) {
-    if (o.eval === 'nme' && memoryIsEmpty(memorySettings(o))) {
-      throw new UserError('icarl --eval nme needs exemplars, but the memory is 0', 'use a positive --memory, or --eval cnn');
-    }
-  },
-  create(o, ctx) {
-    return new HeadLearner(
-      { name: 'icarl', seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory: memorySettings(o), options: { ...o } },
-      {
-        trainingSet: withExemplars,
-        // σ(ô) of the previous head over the old classes, for every training sample, before the head grows.
-        targets(t, train): Record<string, HostRows> {
-          return t.n === 0 ? {} : { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => tf.sigmoid(z)), t.n) };
-        },
-        objective(b, t) {
-          const logits = t.head.logits(b.x as tf.Tensor2D);
-          const targets = icarlTargets(b.y as tf.Tensor1D, (b.q as tf.Tensor2D | undefined) ?? null, t.n, t.m);
-          return icarlLoss(logits, targets, ctx.numClasses);
-        },
-        predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
-        extraPredictions(f, l): Record<string, Int32Array> {
-          if (o.eval === 'nme') return { cnn: l.predictCnn(f) };
-          return l.hasExemplars() ? { nme: l.predictNme(f) } : {};
-        },
-      },
-    );
-  },
+  check: (o) => checkNmeHasExemplars('icarl', o),
+  memory: memorySettings,
+  hooks: (o, ctx) => ({
+    trainingSet: withExemplars,
+    // σ(ô) of the previous head over the old classes, for every training sample, before the head grows.
+    targets(t, train): Record<string, HostRows> {
+      return t.n === 0 ? {} : { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => tf.sigmoid(z)), t.n) };
+    },
+    objective(b, t) {
+      const logits = t.head.logits(b.x as tf.Tensor2D);
+      const targets = icarlTargets(b.y as tf.Tensor1D, (b.q as tf.Tensor2D | undefined) ?? null, t.n, t.m);
+      return icarlLoss(logits, targets, ctx.numClasses);
+    },
+    predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
+    extraPredictions(f, l): Record<string, Int32Array> {
+      if (o.eval === 'nme') return { cnn: l.predictCnn(f) };
+      return l.hasExemplars() ? { nme: l.predictNme(f) } : {};
+    },
+  }),
 });

@@ -4,34 +4,28 @@
  * classes seen so far. It keeps every past training feature, so it is not a continual learner.
  * Clipping belongs to WA's recipe, so it is off by default here (--clip auto|true to match wa).
  */
-import { defineOptions, withDefaults } from '../options.js';
 import type { tf } from '../tf.js';
 import type { Features } from '../types.js';
 import { crossEntropy } from '../train/losses.js';
-import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings } from './head-options.js';
-import { concatFeatures, HeadLearner } from './head-learner.js';
-import { defineMethod } from './method.js';
+import { UNCLIPPED_HEAD_OPTIONS } from './head-options.js';
+import { concatFeatures, defineHeadMethod } from './head-learner.js';
 
-export const JOINT_OPTIONS = defineOptions({ ...TRAIN_OPTIONS, ...withDefaults(HEAD_OPTIONS, { clip: 'false' }) });
-
-export const jointMethod = defineMethod({
+export const jointMethod = defineHeadMethod({
   name: 'joint',
   description: 'Joint-training upper bound: retrains the wa head from scratch on all data seen so far (keeps every past feature)',
   docs: 'docs/methods/baselines.md',
-  seeded: true,
-  options: JOINT_OPTIONS,
-  create(o, ctx) {
+  options: UNCLIPPED_HEAD_OPTIONS,
+  rebuild: true,
+  hooks() {
+    // Every feature seen so far: the training set of every task.
     const seen: Features[] = [];
-    return new HeadLearner(
-      { name: 'joint', seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory: null, rebuild: true, options: { ...o } },
-      {
-        trainingSet(t) {
-          seen.push(t.data);
-          return concatFeatures(seen, t.data.dim);
-        },
-        objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D),
-        summary: () => ({ storedFeatures: seen.reduce((a, f) => a + f.count, 0) }),
+    return {
+      trainingSet(t) {
+        seen.push(t.data);
+        return concatFeatures(seen, t.data.dim);
       },
-    );
+      objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D),
+      summary: () => ({ storedFeatures: seen.reduce((a, f) => a + f.count, 0) }),
+    };
   },
 });

@@ -8,17 +8,15 @@
  * (cross-entropy over the new classes' logits only, distillation over the old ones; λ = 3, T = 2).
  * The first task is plain cross-entropy. Prediction: argmax over all seen classes.
  */
-import { defineOptions, withDefaults } from '../options.js';
+import { defineOptions } from '../options.js';
 import { tf } from '../tf.js';
 import { crossEntropy, distillation, softTargets } from '../train/losses.js';
 import { hostRows, type HostRows } from '../train/loop.js';
-import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings } from './head-options.js';
-import { HeadLearner } from './head-learner.js';
-import { defineMethod } from './method.js';
+import { UNCLIPPED_HEAD_OPTIONS } from './head-options.js';
+import { defineHeadMethod } from './head-learner.js';
 
 export const LWF_OPTIONS = defineOptions({
-  ...TRAIN_OPTIONS,
-  ...withDefaults(HEAD_OPTIONS, { clip: 'false' }),
+  ...UNCLIPPED_HEAD_OPTIONS,
   kdT: { type: 'number', default: 2, gt: 0, help: 'distillation temperature T (paper and PyCIL: 2)' },
   lambda: { type: 'number', default: 3, min: 0, help: 'weight λ of the distillation term (PyCIL: 3; the paper: 1)' },
 });
@@ -37,25 +35,19 @@ export function lwfLoss(logits: tf.Tensor2D, rows: tf.Tensor1D, q: tf.Tensor2D |
   });
 }
 
-export const lwfMethod = defineMethod({
+export const lwfMethod = defineHeadMethod({
   name: 'lwf',
   description: 'Learning without Forgetting: no exemplars; CE on the new classes + λ·KD (T = 2) toward the previous head on the old classes',
   citation: 'Li & Hoiem, Learning without Forgetting, ECCV 2016 / TPAMI 2017, arXiv 1606.09282 (class-incremental form as in PyCIL)',
   docs: 'docs/methods/lwf.md',
-  seeded: true,
   options: LWF_OPTIONS,
-  create(o, ctx) {
-    return new HeadLearner(
-      { name: 'lwf', seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory: null, options: { ...o } },
-      {
-        // The previous head's soft targets on the new samples, recorded before the head grows.
-        targets(t, train): Record<string, HostRows> {
-          if (t.n === 0) return {};
-          t.record.lambda = o.lambda;
-          return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, o.kdT)), t.n) };
-        },
-        objective: (b, t) => lwfLoss(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D, (b.q as tf.Tensor2D | undefined) ?? null, t.n, o.kdT, o.lambda),
-      },
-    );
-  },
+  hooks: (o) => ({
+    // The previous head's soft targets on the new samples, recorded before the head grows.
+    targets(t, train): Record<string, HostRows> {
+      if (t.n === 0) return {};
+      t.record.lambda = o.lambda;
+      return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, o.kdT)), t.n) };
+    },
+    objective: (b, t) => lwfLoss(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D, (b.q as tf.Tensor2D | undefined) ?? null, t.n, o.kdT, o.lambda),
+  }),
 });

@@ -7,14 +7,12 @@
  * clipping is on; after the last epoch the new rows are rescaled by
  * γ = mean ‖w_old‖ / mean ‖w_new‖ (weight aligning), before evaluation.
  */
-import { UserError } from '../errors.js';
 import { defineOptions } from '../options.js';
 import { tf } from '../tf.js';
 import { crossEntropy, distillation, softTargets } from '../train/losses.js';
 import { hostRows, type HostRows } from '../train/loop.js';
-import { HEAD_OPTIONS, MEMORY_OPTIONS, TRAIN_OPTIONS, headSettings, memoryIsEmpty, memorySettings, trainSettings } from './head-options.js';
-import { HeadLearner, mean, withExemplars, type HeadTask } from './head-learner.js';
-import { defineMethod } from './method.js';
+import { HEAD_OPTIONS, MEMORY_OPTIONS, TRAIN_OPTIONS, memorySettings, checkNmeHasExemplars } from './head-options.js';
+import { defineHeadMethod, mean, withExemplars, type HeadLearner, type HeadTask } from './head-learner.js';
 
 export const WA_OPTIONS = defineOptions({
   ...TRAIN_OPTIONS,
@@ -55,60 +53,53 @@ function unalignScale(learner: HeadLearner, k: number): Float32Array | undefined
   return scale;
 }
 
-export const waMethod = defineMethod({
+export const waMethod = defineHeadMethod({
   name: 'wa',
   description: 'Weight Aligning: head on frozen features, exemplars + KD, new-class rows rescaled to the old-row norm',
   citation: 'Zhao et al., Maintaining Discrimination and Fairness in Class Incremental Learning, CVPR 2020, arXiv 1911.07053',
   docs: 'docs/methods/wa.md',
-  seeded: true,
   options: WA_OPTIONS,
-  check(o) {
-    if (o.eval === 'nme' && memoryIsEmpty(memorySettings(o))) {
-      throw new UserError('wa --eval nme needs exemplars, but the memory is 0', 'use --eval cnn or a positive --memory');
-    }
-  },
-  create(o, ctx) {
+  check: (o) => checkNmeHasExemplars('wa', o),
+  memory: memorySettings,
+  hooks(o) {
     const T = o.kdT;
     /** λ of a task with n old and m new classes. */
     const lambdaOf = (t: HeadTask): number => (o.lambda === 'ratio' ? t.n / (t.n + t.m) : o.lambda);
-    return new HeadLearner(
-      { name: 'wa', seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory: memorySettings(o), options: { ...o } },
-      {
-        trainingSet: withExemplars,
-        // Teacher soft targets q̂ = softmax(ô / T) over the n old classes, from the head as it
-        // stands (aligned, or with the last alignment undone for --teacher raw), once per task.
-        targets(t, train): Record<string, HostRows> {
-          if (!o.kd || t.n === 0) return {};
-          t.record.lambda = lambdaOf(t);
-          const scale = o.teacher === 'raw' ? unalignScale(t.learner, t.n) : undefined;
-          return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, T), scale), t.n) };
-        },
-        // L = (1 − λ)·CE + λ·KD (docs/methods/wa.md "Algorithm" step 3).
-        objective(b, t) {
-          const logits = t.head.logits(b.x as tf.Tensor2D);
-          const ce = crossEntropy(logits, b.y as tf.Tensor1D);
-          if (!b.q) return ce;
-          const lambda = lambdaOf(t);
-          const kdl = distillation(logits, b.q as tf.Tensor2D, T);
-          return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
-        },
-        // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Algorithm" step 5, "Pitfalls").
-        afterTask(t) {
-          if (!o.align || t.n === 0) return;
-          t.record.gamma = t.head.align(t.n);
-          t.record.meanNewNormAfter = mean(t.head.rowNorms().subarray(t.n));
-        },
-        predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
-        // 'nme' or 'cnn' (the rule that is not the headline) and 'unaligned' (last alignment undone).
-        extraPredictions(f, l) {
-          const out: Record<string, Int32Array> = {};
-          if (o.eval === 'both' && l.hasExemplars()) out.nme = l.predictNme(f);
-          if (o.eval === 'nme') out.cnn = l.predictCnn(f);
-          const scale = o.align ? unalignScale(l, l.numClasses) : undefined;
-          if (scale) out.unaligned = l.predictCnn(f, scale);
-          return out;
-        },
+    return {
+      trainingSet: withExemplars,
+      // Teacher soft targets q̂ = softmax(ô / T) over the n old classes, from the head as it
+      // stands (aligned, or with the last alignment undone for --teacher raw), once per task.
+      targets(t, train): Record<string, HostRows> {
+        if (!o.kd || t.n === 0) return {};
+        t.record.lambda = lambdaOf(t);
+        const scale = o.teacher === 'raw' ? unalignScale(t.learner, t.n) : undefined;
+        return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, T), scale), t.n) };
       },
-    );
+      // L = (1 − λ)·CE + λ·KD (docs/methods/wa.md "Algorithm" step 3).
+      objective(b, t) {
+        const logits = t.head.logits(b.x as tf.Tensor2D);
+        const ce = crossEntropy(logits, b.y as tf.Tensor1D);
+        if (!b.q) return ce;
+        const lambda = lambdaOf(t);
+        const kdl = distillation(logits, b.q as tf.Tensor2D, T);
+        return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
+      },
+      // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Algorithm" step 5, "Pitfalls").
+      afterTask(t) {
+        if (!o.align || t.n === 0) return;
+        t.record.gamma = t.head.align(t.n);
+        t.record.meanNewNormAfter = mean(t.head.rowNorms().subarray(t.n));
+      },
+      predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
+      // 'nme' or 'cnn' (the rule that is not the headline) and 'unaligned' (last alignment undone).
+      extraPredictions(f, l) {
+        const out: Record<string, Int32Array> = {};
+        if (o.eval === 'both' && l.hasExemplars()) out.nme = l.predictNme(f);
+        if (o.eval === 'nme') out.cnn = l.predictCnn(f);
+        const scale = o.align ? unalignScale(l, l.numClasses) : undefined;
+        if (scale) out.unaligned = l.predictCnn(f, scale);
+        return out;
+      },
+    };
   },
 });

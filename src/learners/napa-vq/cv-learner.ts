@@ -12,7 +12,7 @@ import { UserError } from '../../errors.js';
 import type { Experience, Features, LearnContext, Learner } from '../../types.js';
 import { createOptimizer, type Optimizer } from '../../train/optimizers.js';
 import { stepSchedule } from '../../train/schedule.js';
-import type { ParamGroup } from '../../train/loop.js';
+import { fit, type FitInput, type FitResult, type ParamGroup } from '../../train/loop.js';
 import { Adapter, fitStandardisation, taskRng, type Standardisation } from './adapter.js';
 import { squaredDistances } from './losses.js';
 import type { AdapterConfig, TestRule } from './options.js';
@@ -217,6 +217,11 @@ export abstract class CodingVectorLearner<C extends AdapterConfig = AdapterConfi
     const cvMilestones = [...new Set([1, 2, 3, 4].map((i) => Math.round((i * epochs) / 5)))].filter((e) => e > 0 && e < epochs);
     groups.push({ optimizer: cvOpt, schedule: stepSchedule(cvLr, cvMilestones, 0.1), flag: first ? '--cv-lr' : '--cv-lr × --cv-lr-later-factor' });
     return groups;
+  }
+
+  /** The shared training loop over this task's rows (seeded shuffles, progress events, divergence guard). */
+  protected fitTask(task: CvTask, data: Record<string, FitInput>, loss: (b: Record<string, tf.Tensor>) => tf.Scalar, groups: ParamGroup[], ctx?: LearnContext): Promise<FitResult> {
+    return fit({ data, loss, groups, epochs: task.epochs, batchSize: this.config.batchSize, rng: task.shuffleRng, task: task.exp.index, ctx, phase: this.name });
   }
 
   // ------------------------------------------------------------------ inference

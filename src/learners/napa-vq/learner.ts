@@ -16,7 +16,7 @@ import { tf } from '../../tf.js';
 import type { UserError } from '../../errors.js';
 import type { Experience, LearnContext } from '../../types.js';
 import type { Optimizer } from '../../train/optimizers.js';
-import { fit, hostRows, type FitInput } from '../../train/loop.js';
+import { hostRows, type FitInput } from '../../train/loop.js';
 import { augmentPrototypes } from './augment.js';
 import { CodingVectorLearner } from './cv-learner.js';
 import { ClassGraph, GRAPH_DECAY, GRAPH_PRUNE, nearestUnits } from './graph.js';
@@ -154,9 +154,10 @@ export class NapaVqLearner extends CodingVectorLearner<NapaVqConfig> {
         const values = t.dataSync() as Float32Array | Int32Array;
         data[key] = t.rank === 1 ? hostRows(values) : hostRows(values, t.shape[1]);
       }
-      const result = await fit({
+      const result = await this.fitTask(
+        task,
         data,
-        loss: (b) => {
+        (b) => {
           if (cfg.mode === 'regen-prototypes' && napaActive && steps % stepsPerEpoch === 0) this.regenPrototypes();
           steps++;
           const z = adapterTrains ? adapter.apply(b.x as tf.Tensor2D) : (b.z as tf.Tensor2D);
@@ -179,13 +180,8 @@ export class NapaVqLearner extends CodingVectorLearner<NapaVqConfig> {
           return loss;
         },
         groups,
-        epochs,
-        batchSize: cfg.batchSize,
-        rng: task.shuffleRng,
-        task: exp.index,
         ctx,
-        phase: this.name,
-      });
+      );
       finalLoss = result.epochLosses.at(-1) ?? null;
       steps = result.steps;
 
