@@ -96,9 +96,39 @@ describe('cl CLI (child process)', function () {
     expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--increment', '3', '--store', store], env), /increment|divide/i);
   });
 
-  it('rejects a method option that the method does not have', function () {
-    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--variant', 'bogus', '--store', store], env);
-    expectUserError(r, /variant/);
+  it('rejects a bad method option value, and an option the method does not have, before touching the store', function () {
+    const none = path.join(tmp, 'untouched.json');
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--variant', 'bogus', '--store', none], env), /nmc --variant must be one of janson, simplecil, custom, got "bogus"/);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--bias', 'true', '--store', none], env);
+    expectUserError(r, /nmc has no option --bias/);
+    expect(r.stderr).to.match(/hint: the options of nmc: --variant, --normalize/);
+    // Booleans are true or false wherever they are given: cl run and cl compat answer alike.
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'wa', '--bias', 'yes', '--store', none], env), /wa --bias must be true or false, got "yes"/);
+    expectUserError(cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--layer-norm', 'yes', '--store', none], env), /cl compat --layer-norm must be true or false, got "yes"/);
+    expect(fs.existsSync(none)).to.equal(false);
+  });
+
+  it('takes trainSeeds 0..2^32−1 only: 2^32 + 1 would repeat seed 1', function () {
+    for (const seed of ['4294967297', '-1', '1.5']) {
+      expectUserError(cl(['run', 'split-mnist-mini', '--method', 'wa', '--seed', seed, '--store', store], env), /cl run --seed must be an integer in 0\.\.4294967295/);
+    }
+    expectUserError(cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--seed', '4294967296', '--store', store], env), /cl compat --seed must be an integer in 0\.\.4294967295/);
+  });
+
+  it("cl run --method X --help shows X's options (and the run's), not the other methods'", function () {
+    const wa = cl(['run', '--method', 'wa', '--help']);
+    expect(wa.code).to.equal(0);
+    expect(wa.stdout).to.match(/wa options \(docs\/methods\/wa\.md\):/);
+    expect(wa.stdout).to.match(/--normalize <true\|false>/); // wa's boolean, not nmc's auto|true|false
+    expect(wa.stdout).to.match(/--seed <n>/);
+    expect(wa.stdout).not.to.match(/--variant|--graph|--adapter-lr/);
+    expect(wa.stdout).not.to.match(/§/);
+    const nmc = cl(['run', '-m', 'nmc', '--help']);
+    expect(nmc.stdout).to.match(/--normalize <auto\|true\|false>/);
+    expect(nmc.stdout).not.to.match(/--epochs|--memory/);
+    const plain = cl(['run', '--help']);
+    expect(plain.stdout).not.to.match(/--epochs/);
+    expect(plain.stdout).to.match(/cl run --method <name> --help/);
   });
 
   it('stores secondary decision rules beside the headline (WA: unaligned head and NME)', function () {
