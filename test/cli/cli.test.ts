@@ -167,39 +167,6 @@ describe('cl CLI (child process)', function () {
     expect(fs.readFileSync(corrupt).equals(before)).to.equal(true);
   });
 
-  it('marks a run killed mid-way as interrupted, keeps the store readable, and cl resume finishes it as an uninterrupted run', async function () {
-    const killStore = path.join(tmp, 'kill.json');
-    // Killed as soon as the first of 5 increments is stored: each WA task trains for 4 epochs
-    // (far longer than a signal takes), so the run is always caught mid-way and resume always runs.
-    const args = ['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '4'];
-    const child = spawn(process.execPath, [entry, ...args, '--store', killStore], {
-      cwd: root,
-      env: { ...process.env, ...env, NO_COLOR: '1' },
-    });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (/task {2}1\/5 {2}classes/.test(err)) child.kill('SIGKILL');
-      });
-      child.on('exit', () => resolve());
-      child.on('error', reject);
-    });
-    const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
-    expect(db.records).to.have.length(1);
-    const ls = cl(['ls', '--json', '--store', killStore], env);
-    const [rec] = JSON.parse(ls.stdout) as RunRecord[];
-    expect(rec.status).to.equal('interrupted');
-    expect(rec.increments.length).to.be.within(1, 4);
-    const r = cl(['resume', rec.id, '--json', '--store', killStore], env);
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(new RegExp(`${rec.increments.length} stored tasks?, continuing from task ${rec.increments.length + 1}`));
-    const done = JSON.parse(r.stdout) as RunRecord;
-    const full = JSON.parse(cl([...args, '--json', '--quiet', '--store', path.join(tmp, 'kill-ref.json')], env).stdout) as RunRecord;
-    expect(done.status).to.equal('finished');
-    expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
-  });
-
   describe('cl resume', function () {
     const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
     let full: RunRecord;
@@ -220,6 +187,38 @@ describe('cl CLI (child process)', function () {
       const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'resume-full.json')], env);
       expect(r.code, r.stderr).to.equal(0);
       full = JSON.parse(r.stdout) as RunRecord;
+    });
+
+    it('marks a run killed mid-way as interrupted, keeps the store readable, and cl resume finishes it as the uninterrupted run did', async function () {
+      this.timeout(300_000);
+      const killStore = path.join(tmp, 'kill.json');
+      // Killed as soon as the first of 5 increments is stored: the other four WA tasks take far
+      // longer than a signal, so the run is always caught mid-way and the resume always runs.
+      const child = spawn(process.execPath, [entry, 'run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--store', killStore], {
+        cwd: root,
+        env: { ...process.env, ...env, NO_COLOR: '1' },
+      });
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (/task {2}1\/5 {2}classes/.test(err)) child.kill('SIGKILL');
+        });
+        child.on('exit', () => resolve());
+        child.on('error', reject);
+      });
+      const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
+      expect(db.records).to.have.length(1);
+      const ls = cl(['ls', '--json', '--store', killStore], env);
+      const [rec] = JSON.parse(ls.stdout) as RunRecord[];
+      expect(rec.status).to.equal('interrupted');
+      expect(rec.increments.length).to.be.within(1, 4);
+      const r = cl(['resume', rec.id, '--json', '--store', killStore], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.match(new RegExp(`${rec.increments.length} stored tasks?, continuing from task ${rec.increments.length + 1}`));
+      const done = JSON.parse(r.stdout) as RunRecord;
+      expect(done.status).to.equal('finished');
+      expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
     });
 
     it('continues a WA run cut after 2 of 5 tasks: relearns and checks them, then finishes as the uninterrupted run did', function () {
