@@ -3,22 +3,13 @@
  * code, typed results, defaults from the declaration only, and every declared group valid.
  */
 import { expect } from 'chai';
-import { UserError } from '../src/errors.js';
 import { COMPAT_OPTIONS } from '../src/compat/options.js';
 import { COMPAT_RUN_OPTIONS, MAX_SEED, RUN_OPTIONS } from '../src/experiment-options.js';
 import { METHODS, resolveMethodOptions } from '../src/learners/index.js';
 import { defaultsOf, defineOptions, optionFlag, optionName, optionsSchema, resolveOptions, withDefaults, type OptionSpecs } from '../src/options.js';
 import { Rng } from '../src/rng.js';
+import { userError } from './user-error.js';
 
-const userError = (f: () => unknown): UserError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-};
 
 const FAKE = defineOptions({
   epochs: { type: 'integer', default: 10, min: 1, max: 1000, help: 'epochs' },

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { concatMap, defer, lastValueFrom, toArray } from 'rxjs';
-import { UserError } from '../../src/errors.js';
 import { getMethod, METHODS, resolveMethodOptions } from '../../src/learners/index.js';
 import { nmcConfig, nmcMethod, NmcLearner, type NmcState } from '../../src/learners/nmc.js';
 import { Rng } from '../../src/rng.js';
@@ -8,6 +7,7 @@ import { taskClasses } from '../../src/scenario/split.js';
 import { experienceStream, selectClasses } from '../../src/scenario/stream.js';
 import { initBackend, tf } from '../../src/tf.js';
 import type { Experience, Features } from '../../src/types.js';
+import { userError } from '../user-error.js';
 
 interface Data {
   train: Features;
@@ -74,15 +74,6 @@ function accuracy(pred: Int32Array, y: Int32Array): number {
   return (100 * ok) / y.length;
 }
 
-function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('learners/nmc (docs/methods/nmc.md "Tests")', () => {
   before(async () => {

@@ -2,19 +2,10 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../src/errors.js';
 import { ICARL_1993, PODNET_FIXED } from '../../src/scenario/orders.js';
 import { listScenarios, loadScenario, packageRoot, scenariosDir } from '../../src/scenario/scenario.js';
+import { userError } from '../user-error.js';
 
-function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
 
 const valid = {
   name: 'tiny',
