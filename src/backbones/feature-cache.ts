@@ -5,7 +5,10 @@
  * Entry layout: `featureCacheDir(root)/<cacheId>/` with `features.npy` (float32 [N, D]),
  * `labels.npy` (int32 [N]) and `meta.json`. An entry is written into a temp dir next to it, every
  * file fsynced, then the dir is renamed into place (atomic on POSIX); meta.json is the commit
- * marker. Anything that fails verification on read is treated as absent and rebuilt.
+ * marker. On read the sidecar is checked against the request (entry id, cache key, backbone id,
+ * preprocessing, split, count, dims) and the files against its checksums and shapes, the labels
+ * against the dataset's, and every value must be finite; anything off is rebuilt with a message
+ * saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
  */
 import { formatDuration } from './wrap.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +28,11 @@ export interface ExtractFeaturesOptions {
   onProgress?: (done: number, total: number, imagesPerSec: number, etaSeconds?: number) => void;
   /** No progress output of our own when no onProgress is given. */
   quiet?: boolean;
+  /**
+   * Called before an existing entry is rebuilt, with the reason (partial, corrupt, or not the
+   * requested features). Without it the reason goes to stderr unless quiet.
+   */
+  onRebuild?: (reason: string) => void;
 }
 
 export interface ExtractFeaturesResult {
@@ -34,6 +42,8 @@ export interface ExtractFeaturesResult {
   cached: boolean;
   /** Wall time of extraction or of loading the entry. */
   ms: number;
+  /** Why an existing entry was rebuilt (null: served from the cache, or there was no entry). */
+  rebuilt: string | null;
 }
 
 export interface FeatureCacheEntry {
@@ -133,6 +143,126 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
+/** What a cache entry must be to serve a request (see featureCacheKey). */
+export interface EntryExpectation {
+  id: string;
+  key: string;
+  backbone: string;
+  preprocessing: string;
+  split: string;
+  count: number;
+  /** The backbone's feature dim when it declares one. */
+  dim: number | null;
+  labels: Int32Array;
+}
+
+type EntryCheck = { meta: FeatureCacheMeta; features: Features; why: null } | { meta: null; features: null; why: string };
+
+const bad = (why: string): EntryCheck => ({ meta: null, features: null, why });
+
+/**
+ * First non-finite value (NaN, +Inf, -Inf) of row-major `count x dim` features, or null.
+ * `v - v` is NaN exactly for NaN and +-Inf.
+ */
+export function firstNonFinite(x: Float32Array, dim: number): { row: number; col: number; value: number; total: number } | null {
+  let first = -1;
+  let total = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v - v !== 0) {
+      if (first < 0) first = i;
+      total++;
+    }
+  }
+  if (first < 0) return null;
+  const d = Math.max(1, dim);
+  return { row: Math.floor(first / d), col: first % d, value: x[first], total };
+}
+
+function describeNonFinite(f: { row: number; col: number; value: number; total: number }, count: number, dim: number): string {
+  return `${f.total} non-finite value${f.total === 1 ? '' : 's'} of ${count * dim} (first: ${f.value} at image ${f.row}, feature ${f.col})`;
+}
+
+/**
+ * Load and verify an entry. With `expected`, the sidecar must describe exactly the requested
+ * features (id, key, backbone, preprocessing, split, count, dim, labels); always, both .npy files
+ * must match their recorded sha256 and shapes and every feature must be finite. Returns the entry,
+ * or why it cannot be used.
+ */
+export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpectation): Promise<EntryCheck> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, 'meta.json'), 'utf8');
+  } catch {
+    return bad('its meta.json is missing (an extraction killed before it committed?)');
+  }
+  let meta: FeatureCacheMeta;
+  try {
+    meta = JSON.parse(text) as FeatureCacheMeta;
+  } catch {
+    return bad('its meta.json is not valid JSON');
+  }
+  if (!meta || typeof meta !== 'object' || meta.format !== 'cl-feature-cache' || meta.version !== 1) return bad('its meta.json is not a cl feature-cache sidecar (format/version)');
+  if (expected) {
+    const who = `it holds ${String(meta.id)} (${String(meta.dataset?.name)}/${String(meta.split)}, backbone ${String(meta.backbone?.id)}, ${String(meta.count)} × ${String(meta.dim)})`;
+    if (meta.id !== expected.id) return bad(`${who}, not ${expected.id}: copied or renamed under another id`);
+    if (meta.key !== expected.key) return bad(`${who} under another cache key: the dataset content, backbone or preprocessing differ`);
+    if (meta.backbone?.id !== expected.backbone) return bad(`${who}: features of backbone ${String(meta.backbone?.id)}, not ${expected.backbone}`);
+    if (meta.preprocessing?.id !== expected.preprocessing) return bad(`${who}: preprocessing ${String(meta.preprocessing?.id)}, not ${expected.preprocessing}`);
+    if (meta.split !== expected.split) return bad(`${who}: split ${String(meta.split)}, not ${expected.split}`);
+    if (meta.count !== expected.count) return bad(`${who}: ${String(meta.count)} rows for a split of ${expected.count} images`);
+    if (expected.dim !== null && meta.dim !== expected.dim) return bad(`${who}: dim ${String(meta.dim)}, but the backbone gives ${expected.dim}`);
+  }
+  let fbuf: Buffer;
+  let lbuf: Buffer;
+  try {
+    fbuf = await fsp.readFile(path.join(dir, 'features.npy'));
+  } catch {
+    return bad('its features.npy is missing');
+  }
+  try {
+    lbuf = await fsp.readFile(path.join(dir, 'labels.npy'));
+  } catch {
+    return bad('its labels.npy is missing');
+  }
+  if (sha256(fbuf) !== meta.files?.['features.npy']?.sha256) return bad('its features.npy does not match the checksum in meta.json (truncated or altered)');
+  if (sha256(lbuf) !== meta.files?.['labels.npy']?.sha256) return bad('its labels.npy does not match the checksum in meta.json (truncated or altered)');
+  let x: ReturnType<typeof decodeNpy>;
+  let y: ReturnType<typeof decodeNpy>;
+  try {
+    x = decodeNpy(fbuf, path.join(dir, 'features.npy'));
+    y = decodeNpy(lbuf, path.join(dir, 'labels.npy'));
+  } catch (e) {
+    return bad(`its .npy files cannot be decoded (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (x.dtype !== '<f4' || y.dtype !== '<i4') return bad(`its .npy files have dtypes ${x.dtype}/${y.dtype}, not <f4/<i4`);
+  if (x.shape.length !== 2 || x.shape[0] !== meta.count || x.shape[1] !== meta.dim) return bad(`its features.npy has shape [${x.shape.join(', ')}], meta.json says [${meta.count}, ${meta.dim}]`);
+  if (y.shape.length !== 1 || y.shape[0] !== meta.count) return bad(`its labels.npy has shape [${y.shape.join(', ')}], meta.json says [${meta.count}]`);
+  const features: Features = { x: x.data as Float32Array, y: y.data as Int32Array, count: meta.count, dim: meta.dim };
+  if (expected) {
+    const labels = expected.labels;
+    if (labels.length !== meta.count) return bad(`its labels count ${meta.count} differs from the dataset's ${labels.length}`);
+    for (let i = 0; i < meta.count; i++) if (features.y[i] !== labels[i]) return bad(`its label of image ${i} is ${features.y[i]}, the dataset's is ${labels[i]}`);
+  }
+  const nonFinite = firstNonFinite(features.x, features.dim);
+  if (nonFinite) return bad(`its features hold ${describeNonFinite(nonFinite, features.count, features.dim)}`);
+  return { meta, features, why: null };
+}
+
+/**
+ * Load and verify an entry (see checkFeatureCacheEntry); null when it cannot be used. With
+ * `expectLabels` only the labels are compared to a request.
+ */
+export async function readFeatureCacheEntry(dir: string, expectLabels?: Int32Array): Promise<{ meta: FeatureCacheMeta; features: Features } | null> {
+  const r = await checkFeatureCacheEntry(dir);
+  if (r.why !== null) return null;
+  if (expectLabels) {
+    if (expectLabels.length !== r.meta.count) return null;
+    for (let i = 0; i < r.meta.count; i++) if (r.features.y[i] !== expectLabels[i]) return null;
+  }
+  return { meta: r.meta, features: r.features };
+}
+
 async function readMeta(dir: string): Promise<FeatureCacheMeta | null> {
   try {
     const meta = JSON.parse(await fsp.readFile(path.join(dir, 'meta.json'), 'utf8')) as FeatureCacheMeta;
@@ -142,30 +272,12 @@ async function readMeta(dir: string): Promise<FeatureCacheMeta | null> {
   }
 }
 
-/**
- * Load and verify an entry: meta.json present and well-formed, both .npy files match their recorded
- * sha256 and the recorded shapes, and (when given) the labels equal `expectLabels`. Returns null
- * when anything is off: a partial or corrupt entry counts as absent.
- */
-export async function readFeatureCacheEntry(dir: string, expectLabels?: Int32Array): Promise<{ meta: FeatureCacheMeta; features: Features } | null> {
-  const meta = await readMeta(dir);
-  if (!meta) return null;
+async function pathExists(p: string): Promise<boolean> {
   try {
-    const fbuf = await fsp.readFile(path.join(dir, 'features.npy'));
-    const lbuf = await fsp.readFile(path.join(dir, 'labels.npy'));
-    if (sha256(fbuf) !== meta.files['features.npy'].sha256 || sha256(lbuf) !== meta.files['labels.npy'].sha256) return null;
-    const x = decodeNpy(fbuf, path.join(dir, 'features.npy'));
-    const y = decodeNpy(lbuf, path.join(dir, 'labels.npy'));
-    if (x.dtype !== '<f4' || y.dtype !== '<i4') return null;
-    if (x.shape.length !== 2 || x.shape[0] !== meta.count || x.shape[1] !== meta.dim) return null;
-    if (y.shape.length !== 1 || y.shape[0] !== meta.count) return null;
-    if (expectLabels) {
-      if (expectLabels.length !== meta.count) return null;
-      for (let i = 0; i < meta.count; i++) if (y.data[i] !== expectLabels[i]) return null;
-    }
-    return { meta, features: { x: x.data, y: y.data, count: meta.count, dim: meta.dim } };
+    await fsp.stat(p);
+    return true;
   } catch {
-    return null;
+    return false;
   }
 }
 
@@ -190,7 +302,7 @@ async function sweepStaleTemps(dir: string): Promise<void> {
 }
 
 /** Write an entry atomically: temp dir, fsync every file and the dir, rename into place. */
-async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 'files'>, features: Features): Promise<FeatureCacheMeta> {
+async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 'files'>, features: Features, expected: EntryExpectation): Promise<FeatureCacheMeta> {
   const final = path.join(dir, id);
   const tmp = path.join(dir, `${TMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fsp.mkdir(tmp, { recursive: true });
@@ -215,8 +327,9 @@ async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'EPERM') throw e;
-      // Someone else committed the same entry first: keep theirs if it is valid, else replace it.
-      if (await readFeatureCacheEntry(final, features.y)) {
+      // Someone else committed the same entry first: keep theirs if it is valid, else replace it
+      // (also the stale or foreign entry this extraction rebuilds).
+      if ((await checkFeatureCacheEntry(final, expected)).why === null) {
         await fsp.rm(tmp, { recursive: true, force: true });
         return full;
       }
@@ -248,9 +361,25 @@ export async function extractFeatures(
   const entryDir = path.join(dir, id);
   await sweepStaleTemps(dir);
 
-  const hit = await readFeatureCacheEntry(entryDir, data.labels);
-  if (hit) return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0 };
-  // Absent, partial or corrupt: rebuild (a stale entry is replaced on commit).
+  let rebuilt: string | null = null;
+  const expected: EntryExpectation = {
+    id,
+    key,
+    backbone: backbone.id,
+    preprocessing: backbone.preprocessingId,
+    split,
+    count: data.count,
+    dim: backbone.dim(),
+    labels: data.labels,
+  };
+  if (await pathExists(entryDir)) {
+    const hit = await checkFeatureCacheEntry(entryDir, expected);
+    if (hit.why === null) return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0, rebuilt: null };
+    // Partial, corrupt or not the requested features: rebuild (the entry is replaced on commit), and say why.
+    rebuilt = `feature cache entry ${id} is rebuilt: ${hit.why}`;
+    if (opts.onRebuild) opts.onRebuild(rebuilt);
+    else if (!opts.quiet) process.stderr.write(`${rebuilt}\n`);
+  }
 
   let onProgress = opts.onProgress;
   let reporter: ReturnType<typeof progressReporter> | null = null;
@@ -272,6 +401,13 @@ export async function extractFeatures(
   if (!Number.isInteger(dim) || (count > 0 && dim === 0)) {
     throw new UserError(`backbone ${backbone.id} returned ${x.length} values for ${count} images`, 'the backbone output does not split into one vector per image; check its output / pooling options');
   }
+  const nonFinite = firstNonFinite(x, dim);
+  if (nonFinite) {
+    throw new UserError(
+      `backbone ${backbone.id} produced ${describeNonFinite(nonFinite, count, dim)} for ${dataset.name}/${split}; nothing was cached`,
+      'the model or its input is broken: check the output chosen with #<output>, --input-norm, --input-size and --input-layout, or try --preprocess js',
+    );
+  }
   const features: Features = { x, y: Int32Array.from(data.labels), count, dim };
   await fsp.mkdir(dir, { recursive: true });
   await writeEntry(dir, id, {
@@ -288,8 +424,8 @@ export async function extractFeatures(
     createdAt: new Date().toISOString(),
     extractMs: Math.round(extractMs),
     clVersion: clVersion(),
-  }, features);
-  return { features, cacheId: id, cached: false, ms: performance.now() - t0 };
+  }, features, { ...expected, dim });
+  return { features, cacheId: id, cached: false, ms: performance.now() - t0, rebuilt };
 }
 
 async function dirBytes(dir: string): Promise<number> {
