@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { listFeatureCache, removeFeatureCache } from '../backbones/feature-cache.js';
 import { UserError } from '../errors.js';
 import { cacheRoot, featureCacheDir } from '../paths.js';
-import { action } from './common.js';
+import { action, pathOption } from './common.js';
 
 function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -20,7 +20,7 @@ export function register(program: Command): void {
   cache
     .command('ls')
     .description('list cached feature sets')
-    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR')
+    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .option('--json', 'print entries as JSON')
     .action(
       action(async (opts: { cacheDir?: string; json?: boolean }) => {
@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .description('remove cached feature sets')
     .argument('[ids...]', 'entry ids or unique prefixes')
     .option('--all', 'remove every entry')
-    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR')
+    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .action(
       action(async (ids: string[], opts: { cacheDir?: string; all?: boolean }) => {
         const root = opts.cacheDir ?? cacheRoot();

@@ -11,7 +11,7 @@ import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
-import { addStoreOption } from './common.js';
+import { addStoreOption, pathOption } from './common.js';
 
 export function parseIntStrict(flag: string) {
   return (v: string): number => {
@@ -45,8 +45,8 @@ export function addExperimentOptions(cmd: Command): Command {
 /** Where the data and caches are: --data-dir (with its help), --cache-dir, --offline. */
 export function addDataOptions(cmd: Command, dataDirHelp: string): Command {
   return cmd
-    .option('--data-dir <dir>', dataDirHelp)
-    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
+    .option('--data-dir <dir>', dataDirHelp, pathOption('--data-dir', 'any'))
+    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .option('--offline', 'never download; use local files and caches only');
 }
 

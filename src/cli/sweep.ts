@@ -17,7 +17,7 @@ import { cliCommand } from '../sweep/cli-entry.js';
 import { expandGrid, parseList, parseSeeds, parseSet, type SweepJob } from '../sweep/grid.js';
 import { runPool, type JobOutcome } from '../sweep/pool.js';
 import type { RunRecord } from '../types.js';
-import { action, addStoreOption, storePath } from './common.js';
+import { action, addStoreOption, pathOption, storePath } from './common.js';
 
 /** `cl run` options a sweep passes on unchanged (others may follow the scenario verbatim). */
 const PASS_VALUE = ['backbone', 'dataDir', 'cacheDir', 'base', 'increment', 'order', 'backend'] as const;
@@ -71,8 +71,8 @@ export function register(program: Command): void {
     .option('--set <name=values>', 'sweep a method option over values, e.g. --set lr=0.1,0.01 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--workers <n>', `runs at once (default: number of cores, ${defaultWorkers()} here)`, parseWorkers)
     .option('--backbone <spec>', 'passed to every run')
-    .option('--data-dir <dir>', 'passed to every run')
-    .option('--cache-dir <dir>', 'passed to every run')
+    .option('--data-dir <dir>', 'passed to every run', pathOption('--data-dir', 'any'))
+    .option('--cache-dir <dir>', 'passed to every run', pathOption('--cache-dir', 'folder'))
     .option('--offline', 'passed to every run')
     .option('--base <n>', 'passed to every run')
     .option('--increment <n|list>', 'passed to every run')

@@ -47,6 +47,11 @@ export function isDatasetId(id: string): id is DatasetId {
   return Object.prototype.hasOwnProperty.call(DATASETS, id);
 }
 
+/** The class count a dataset declares before it is loaded, when the registry knows it (else undefined). */
+export function declaredClassCount(id: string): number | undefined {
+  return isDatasetId(id) ? DATASETS[id].numClasses : undefined;
+}
+
 export async function loadDataset(id: string, opts: DatasetOptions = {}): Promise<ImageDataset> {
   if (!isDatasetId(id)) {
     throw new UserError(`Unknown dataset "${id}".`, `Known datasets: ${Object.keys(DATASETS).join(', ')}.`);
