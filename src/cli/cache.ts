@@ -4,6 +4,7 @@ import { listFeatureCache, removeFeatureCache } from '../backbones/feature-cache
 import { UserError } from '../errors.js';
 import { cacheRoot, featureCacheDir } from '../paths.js';
 import { action, pathOption } from './common.js';
+import { printable, printableDeep } from '../report/printable.js';
 
 function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -25,16 +26,19 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { cacheDir?: string; json?: boolean }) => {
         const root = opts.cacheDir ?? cacheRoot();
-        const entries = await listFeatureCache(root);
+        const found = await listFeatureCache(root);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
           return;
         }
+        // Sidecars and paths are outside text: shown through printable.
+        const entries = printableDeep(found);
+        const dir = printable(featureCacheDir(root));
         if (entries.length === 0) {
-          process.stdout.write(`feature cache ${featureCacheDir(root)} is empty\n`);
+          process.stdout.write(`feature cache ${dir} is empty\n`);
           return;
         }
-        process.stdout.write(`feature cache ${featureCacheDir(root)}\n`);
+        process.stdout.write(`feature cache ${dir}\n`);
         for (const e of entries) {
           process.stdout.write(
             `${e.id}  ${e.dataset}/${e.split}  ${e.count} × ${e.dim}  ${fmtBytes(e.bytes)}  ${e.createdAt}  ${e.backbone}\n`,

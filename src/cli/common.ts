@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUserError, UserError } from '../errors.js';
 import { defaultStorePath } from '../paths.js';
+import { printable } from '../report/printable.js';
 
 export function addStoreOption(cmd: Command): Command {
   return cmd.option('--store <file>', 'results store file (env CL_STORE)', pathOption('--store', 'file'));
@@ -121,17 +122,19 @@ export function environmentError(err: unknown): UserError | null {
 export function reportError(err: unknown): number {
   const env = environmentError(err);
   if (env) err = env;
+  // Messages quote names, paths and values from outside: control characters shown as visible escapes.
+  const text = (s: string): string => printable(s, { keepNewlines: true });
   if (isUserError(err)) {
-    process.stderr.write(`${chalk.red('cl: error:')} ${err.message}\n`);
-    if (err.hint) process.stderr.write(`${chalk.dim('hint:')} ${err.hint}\n`);
+    process.stderr.write(`${chalk.red('cl: error:')} ${text(err.message)}\n`);
+    if (err.hint) process.stderr.write(`${chalk.dim('hint:')} ${text(err.hint)}\n`);
     return 2;
   }
   const e = err instanceof Error ? err : new Error(String(err));
   if (e.name === 'TrainingDivergedError') {
-    process.stderr.write(`${chalk.red('cl: error:')} ${e.message}\n`);
+    process.stderr.write(`${chalk.red('cl: error:')} ${text(e.message)}\n`);
     return 3;
   }
-  process.stderr.write(`${chalk.red('cl: internal error:')} ${e.message}\n`);
+  process.stderr.write(`${chalk.red('cl: internal error:')} ${text(e.message)}\n`);
   if (process.env.CL_DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);
   else process.stderr.write(chalk.dim('set CL_DEBUG=1 for the stack trace, and please report it\n'));
   return 1;

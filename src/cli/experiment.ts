@@ -12,6 +12,7 @@ import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
 import { addStoreOption, pathOption } from './common.js';
+import { printableDeep } from '../report/printable.js';
 
 export function parseIntStrict(flag: string) {
   return (v: string): number => {
@@ -101,7 +102,9 @@ export function experimentRenderer<E extends { type: string }>(
   const line = (s: string) => {
     if (!quiet) process.stderr.write(`${s}\n`);
   };
-  return (e) => {
+  return (raw) => {
+    // Events carry outside text (backbone specs, model output names, paths, records): printable.
+    const e = printableDeep(raw);
     const f = e as FeatureEvent;
     switch (f.type) {
       case 'stage':

@@ -13,6 +13,7 @@ import { defaultStorePath } from '../paths.js';
 import { getRun, openStore } from '../store/store.js';
 import { action, kebab, storePath } from './common.js';
 import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
+import { printable } from '../report/printable.js';
 
 /** Every method's options, once per name (the CLI validates them against the chosen method). */
 function methodOptionDefs(): OptionDef[] {
@@ -84,7 +85,7 @@ function runOptionsFrom(scenario: string, opts: Record<string, unknown>, self: C
 async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean }): Promise<void> {
   const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(out.quiet), async (id, why) => {
     await markInterrupted(runOpts.storePath, id, why);
-    process.stderr.write(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`);
+    process.stderr.write(printable(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`, { keepNewlines: true }));
   });
   if (out.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stdout.write(`${renderRun(record)}\n`);

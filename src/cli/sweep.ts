@@ -18,6 +18,7 @@ import { expandGrid, parseList, parseSeeds, parseSet, type SweepJob } from '../s
 import { runPool, type JobOutcome } from '../sweep/pool.js';
 import type { RunRecord } from '../types.js';
 import { action, addStoreOption, pathOption, storePath } from './common.js';
+import { printable } from '../report/printable.js';
 
 /** `cl run` options a sweep passes on unchanged (others may follow the scenario verbatim). */
 const PASS_VALUE = ['backbone', 'dataDir', 'cacheDir', 'base', 'increment', 'order', 'backend'] as const;
@@ -98,8 +99,8 @@ export function register(program: Command): void {
         store,
       );
       const workers = opts.workers ?? defaultWorkers();
-      for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${n}`)}\n`);
-      process.stderr.write(`sweep: ${grid.jobs.length} runs of ${scenario}, ${Math.min(workers, grid.jobs.length)} at once, store ${store}\n`);
+      for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${printable(n)}`)}\n`);
+      process.stderr.write(`sweep: ${grid.jobs.length} runs of ${printable(scenario)}, ${Math.min(workers, grid.jobs.length)} at once, store ${printable(store)}\n`);
 
       const cl = cliCommand();
       const tty = Boolean(process.stderr.isTTY);
@@ -114,7 +115,7 @@ export function register(program: Command): void {
           const record = o.ok ? parseRunRecord(o.stdout) : null;
           if (record) records.set(o.job.index, record);
           if (!o.ok) failed += 1;
-          const line = `[${done}/${total}] ${describeOutcome(o, record)}`;
+          const line = `[${done}/${total}] ${printable(describeOutcome(o, record), { keepNewlines: true })}`;
           if (bars && bar) {
             bars.log(`${line}\n`);
             bar.update(done, { failed });
@@ -132,7 +133,7 @@ export function register(program: Command): void {
       const bad = outcomes.filter((o) => !o.ok);
       if (bad.length > 0) {
         process.stderr.write(`${chalk.red(`sweep: ${bad.length} of ${outcomes.length} runs failed:`)}\n`);
-        for (const o of bad) process.stderr.write(`  ${o.job.label}: ${o.errorLine}\n`);
+        for (const o of bad) process.stderr.write(`  ${printable(o.job.label)}: ${printable(o.errorLine)}\n`);
         process.exitCode = 1;
       } else {
         process.stderr.write(`sweep: all ${outcomes.length} runs finished\n`);
