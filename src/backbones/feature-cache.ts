@@ -11,11 +11,12 @@
  * saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
  */
 import { formatDuration } from './wrap.js';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
+import { yieldPoint } from '../interrupt.js';
 import { featureCacheDir } from '../paths.js';
 import type { Features, ImageDataset, ImageSplit } from '../types.js';
 import { clVersion } from '../version.js';
@@ -94,13 +95,36 @@ const fingerprints = new WeakMap<ImageSplit, string>();
 export function splitFingerprint(split: ImageSplit): string {
   const known = fingerprints.get(split);
   if (known) return known;
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ count: split.count, height: split.height, width: split.width, channels: split.channels }));
-  h.update(new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
-  h.update(split.images);
-  const fp = h.digest('hex');
+  const fp = fingerprintHead(split).update(split.images).digest('hex');
   fingerprints.set(split, fp);
   return fp;
+}
+
+/** splitFingerprint, hashed in chunks with yield points (a CIFAR-100 train split is 150 MB). */
+export async function splitFingerprintAsync(split: ImageSplit): Promise<string> {
+  const known = fingerprints.get(split);
+  if (known) return known;
+  const fp = (await updateInChunks(fingerprintHead(split), split.images)).digest('hex');
+  fingerprints.set(split, fp);
+  return fp;
+}
+
+function fingerprintHead(split: ImageSplit): Hash {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ count: split.count, height: split.height, width: split.width, channels: split.channels }));
+  return h.update(new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
+}
+
+/** Bytes hashed between two yield points (~10 ms of sha256). */
+const HASH_CHUNK = 4 * 1024 * 1024;
+
+/** h.update(data) in chunks, letting the event loop run between them (signals; see interrupt.ts). */
+async function updateInChunks(h: Hash, data: Uint8Array): Promise<Hash> {
+  for (let o = 0; o < data.length; o += HASH_CHUNK) {
+    h.update(data.subarray(o, o + HASH_CHUNK));
+    await yieldPoint();
+  }
+  return h;
 }
 
 /** The cache key (full sha256 hex) and the entry id `<dataset>-<split>-<16 hex>`. */
@@ -125,13 +149,11 @@ export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', 
   return { key, id: `${slug}-${split}-${key.slice(0, 16)}` };
 }
 
-const sha256 = (buf: Uint8Array): string => createHash('sha256').update(buf).digest('hex');
+const sha256 = async (buf: Uint8Array): Promise<string> => (await updateInChunks(createHash('sha256'), buf)).digest('hex');
 
-function npySha256(data: Float32Array | Int32Array, shape: number[]): string {
-  return createHash('sha256')
-    .update(npyHeader(data instanceof Float32Array ? '<f4' : '<i4', shape))
-    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-    .digest('hex');
+async function npySha256(data: Float32Array | Int32Array, shape: number[]): Promise<string> {
+  const h = createHash('sha256').update(npyHeader(data instanceof Float32Array ? '<f4' : '<i4', shape));
+  return (await updateInChunks(h, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))).digest('hex');
 }
 
 async function fsyncPath(p: string): Promise<void> {
@@ -160,19 +182,26 @@ type EntryCheck = { meta: FeatureCacheMeta; features: Features; why: null } | { 
 
 const bad = (why: string): EntryCheck => ({ meta: null, features: null, why });
 
+/** Values checked between two yield points. */
+const SCAN_CHUNK = 1 << 22;
+
 /**
  * First non-finite value (NaN, +Inf, -Inf) of row-major `count x dim` features, or null.
  * `v - v` is NaN exactly for NaN and +-Inf.
  */
-export function firstNonFinite(x: Float32Array, dim: number): { row: number; col: number; value: number; total: number } | null {
+export async function firstNonFinite(x: Float32Array, dim: number): Promise<{ row: number; col: number; value: number; total: number } | null> {
   let first = -1;
   let total = 0;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (v - v !== 0) {
-      if (first < 0) first = i;
-      total++;
+  for (let start = 0; start < x.length; start += SCAN_CHUNK) {
+    const end = Math.min(x.length, start + SCAN_CHUNK);
+    for (let i = start; i < end; i++) {
+      const v = x[i];
+      if (v - v !== 0) {
+        if (first < 0) first = i;
+        total++;
+      }
     }
+    await yieldPoint();
   }
   if (first < 0) return null;
   const d = Math.max(1, dim);
@@ -225,8 +254,8 @@ export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpect
   } catch {
     return bad('its labels.npy is missing');
   }
-  if (sha256(fbuf) !== meta.files?.['features.npy']?.sha256) return bad('its features.npy does not match the checksum in meta.json (truncated or altered)');
-  if (sha256(lbuf) !== meta.files?.['labels.npy']?.sha256) return bad('its labels.npy does not match the checksum in meta.json (truncated or altered)');
+  if ((await sha256(fbuf)) !== meta.files?.['features.npy']?.sha256) return bad('its features.npy does not match the checksum in meta.json (truncated or altered)');
+  if ((await sha256(lbuf)) !== meta.files?.['labels.npy']?.sha256) return bad('its labels.npy does not match the checksum in meta.json (truncated or altered)');
   let x: ReturnType<typeof decodeNpy>;
   let y: ReturnType<typeof decodeNpy>;
   try {
@@ -244,7 +273,7 @@ export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpect
     if (labels.length !== meta.count) return bad(`its labels count ${meta.count} differs from the dataset's ${labels.length}`);
     for (let i = 0; i < meta.count; i++) if (features.y[i] !== labels[i]) return bad(`its label of image ${i} is ${features.y[i]}, the dataset's is ${labels[i]}`);
   }
-  const nonFinite = firstNonFinite(features.x, features.dim);
+  const nonFinite = await firstNonFinite(features.x, features.dim);
   if (nonFinite) return bad(`its features hold ${describeNonFinite(nonFinite, features.count, features.dim)}`);
   return { meta, features, why: null };
 }
@@ -314,8 +343,8 @@ async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 
     const full: FeatureCacheMeta = {
       ...meta,
       files: {
-        'features.npy': { sha256: npySha256(features.x, xShape), bytes: (await fsp.stat(path.join(tmp, 'features.npy'))).size },
-        'labels.npy': { sha256: npySha256(features.y, yShape), bytes: (await fsp.stat(path.join(tmp, 'labels.npy'))).size },
+        'features.npy': { sha256: await npySha256(features.x, xShape), bytes: (await fsp.stat(path.join(tmp, 'features.npy'))).size },
+        'labels.npy': { sha256: await npySha256(features.y, yShape), bytes: (await fsp.stat(path.join(tmp, 'labels.npy'))).size },
       },
     };
     const metaFile = path.join(tmp, 'meta.json');
@@ -356,6 +385,7 @@ export async function extractFeatures(
 ): Promise<ExtractFeaturesResult> {
   const t0 = performance.now();
   const data = dataset[split];
+  await splitFingerprintAsync(data); // memoised: featureCacheKey reuses it
   const { key, id } = featureCacheKey(dataset, split, backbone);
   const dir = featureCacheDir(opts.cacheRoot);
   const entryDir = path.join(dir, id);
@@ -401,7 +431,7 @@ export async function extractFeatures(
   if (!Number.isInteger(dim) || (count > 0 && dim === 0)) {
     throw new UserError(`backbone ${backbone.id} returned ${x.length} values for ${count} images`, 'the backbone output does not split into one vector per image; check its output / pooling options');
   }
-  const nonFinite = firstNonFinite(x, dim);
+  const nonFinite = await firstNonFinite(x, dim);
   if (nonFinite) {
     throw new UserError(
       `backbone ${backbone.id} produced ${describeNonFinite(nonFinite, count, dim)} for ${dataset.name}/${split}; nothing was cached`,

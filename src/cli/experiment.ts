@@ -11,6 +11,7 @@ import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
+import { stopWork } from '../interrupt.js';
 import { addStoreOption, pathOption } from './common.js';
 import { printableDeep } from '../report/printable.js';
 
@@ -145,6 +146,9 @@ export function epochThrottle(): (epoch: number, epochs: number) => boolean {
   };
 }
 
+/** How long a signal handler waits for the store to mark the run interrupted before it exits anyway. */
+const MARK_DEADLINE_MS = 1500;
+
 type ExperimentEvent<R> = { type: 'started'; record: { id: string } } | { type: 'finished'; record: R } | { type: string };
 
 /**
@@ -159,9 +163,18 @@ export async function runExperimentStream<R, E extends { type: string }>(
   let id: string | null = null;
   let finished: R | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Long loops park at their next yieldPoint, so the marking below gets the CPU.
+    stopWork(`interrupted by ${signal}`);
     const exit = () => process.exit(signal === 'SIGINT' ? 130 : 143);
-    if (!id) exit();
-    else markInterrupted(id, `interrupted by ${signal}`).then(exit, exit);
+    if (!id) return exit();
+    const runId = id;
+    // Marking normally takes milliseconds; should the store be slow (a busy lock), exit anyway:
+    // the record then shows as interrupted through its dead pid.
+    const deadline = setTimeout(() => {
+      process.stderr.write(`\nrun ${runId}: could not mark it interrupted within ${MARK_DEADLINE_MS / 1000} s; it shows as interrupted once this process is gone (cl ls)\n`);
+      exit();
+    }, MARK_DEADLINE_MS);
+    markInterrupted(runId, `interrupted by ${signal}`).then(exit, exit).finally(() => clearTimeout(deadline));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -74,7 +74,8 @@ describe('untrusted text on display (child process)', function () {
     // A second run on another backbone, so that compare labels its groups by backbone.
     const pixels = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', store], env);
     expect(pixels.code, pixels.stderr).to.equal(0);
-    const id = (JSON.parse(fs.readFileSync(store, 'utf8')) as { records: { id: string; backbone: { id: string } }[] }).records.find((r) => r.backbone.id.includes('pwned'))!.id;
+    const listed = await cl(['ls', '--json', '--store', store], env);
+    const id = (JSON.parse(listed.stdout) as { id: string; backbone: { id: string } }[]).find((r) => r.backbone.id.includes('pwned'))!.id;
 
     const svg = path.join(tmp, 'plot.svg');
     const png = path.join(tmp, 'plot.png');
