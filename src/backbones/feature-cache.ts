@@ -3,20 +3,22 @@
  * and reused by every method and seed (ARCHITECTURE "Frozen features first").
  *
  * Entry layout: `featureCacheDir(root)/<cacheId>/` with `features.npy` (float32 [N, D]),
- * `labels.npy` (int32 [N]) and `meta.json`. An entry is written into a temp dir next to it, every
- * file fsynced, then the dir is renamed into place (atomic on POSIX); meta.json is the commit
- * marker. On read the sidecar is checked against the request (entry id, cache key, backbone id,
- * preprocessing, split, count, dims) and the files against its checksums and shapes, the labels
- * against the dataset's, and every value must be finite; anything off is rebuilt with a message
- * saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
+ * `labels.npy` (int32 [N]) and `meta.json`. An entry is written into a temp dir next to it (named
+ * after its owner's host and pid, removed when the process exits half-way, and by the next process
+ * once the owner is dead), every file fsynced, then the dir is renamed into place (atomic on
+ * POSIX); meta.json is the commit marker. On read the sidecar is checked against the request
+ * (entry id, cache key, backbone id, preprocessing, split, count, dims) and the files against its
+ * checksums and shapes, the labels against the dataset's, and every value must be finite; anything
+ * off is rebuilt with a message saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
  */
 import { formatDuration } from './wrap.js';
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import { yieldPoint } from '../interrupt.js';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { featureCacheDir } from '../paths.js';
 import type { Features, ImageDataset, ImageSplit } from '../types.js';
 import { clVersion } from '../version.js';
@@ -310,30 +312,19 @@ async function pathExists(p: string): Promise<boolean> {
   }
 }
 
-/** Remove temp dirs of interrupted writers that are older than an hour. */
+/**
+ * Remove temp dirs of writers that died: at once when their owner (host + pid in the name) is gone
+ * from this host, else (another host, or a name without owner) once older than an hour.
+ */
 async function sweepStaleTemps(dir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return;
-  }
-  const now = Date.now();
-  for (const name of names) {
-    if (!name.startsWith(TMP_PREFIX)) continue;
-    const p = path.join(dir, name);
-    try {
-      if (now - (await fsp.stat(p)).mtimeMs > STALE_TMP_MS) await fsp.rm(p, { recursive: true, force: true });
-    } catch {
-      // another process removed or renamed it meanwhile
-    }
-  }
+  await sweepLeftovers(dir, { prefix: TMP_PREFIX, staleMs: STALE_TMP_MS });
 }
 
 /** Write an entry atomically: temp dir, fsync every file and the dir, rename into place. */
 async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 'files'>, features: Features, expected: EntryExpectation): Promise<FeatureCacheMeta> {
   const final = path.join(dir, id);
-  const tmp = path.join(dir, `${TMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(dir, ownedTempName(`${TMP_PREFIX}${id}`));
+  const release = trackTemp(tmp); // removed if the process exits half-way (SIGINT/SIGTERM)
   await fsp.mkdir(tmp, { recursive: true });
   try {
     const xShape = [features.count, features.dim];
@@ -370,6 +361,8 @@ async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 
   } catch (e) {
     await fsp.rm(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    release();
   }
 }
 

@@ -2,12 +2,13 @@
  * Learner checkpoints of unfinished runs, so `cl resume` can restore the learner instead of
  * relearning every stored task. One file per run beside the results store
  * (`<store>.checkpoints/<run id>.json`), replaced atomically after every stored increment and
- * removed when the run finishes. A checkpoint is only a shortcut: resume checks that the restored
+ * removed when the run finishes. Temp files of writers that died are removed by the next writer
+ * (leftovers.ts). A checkpoint is only a shortcut: resume checks that the restored
  * learner reproduces the last stored increment exactly, and replays the tasks when it does not.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
@@ -23,19 +24,39 @@ export function checkpointPath(storePath: string, runId: string): string {
   return path.join(`${path.resolve(storePath)}.checkpoints`, `${runId}.json`);
 }
 
-/** Write (replace) the checkpoint of a run: temp file, fsync, rename. */
+/** A temp file older than this without a live owner on this host is a leftover (writes take milliseconds). */
+const STALE_TMP_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+/** Once per process and folder: remove temp files of writers that died (see leftovers.ts). */
+async function sweepOnce(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
+}
+
+/** Write (replace) the checkpoint of a run: temp file (named after its owner), fsync, rename. */
 export async function writeCheckpoint(storePath: string, ck: Omit<Checkpoint, 'format' | 'version'>): Promise<void> {
   const file = checkpointPath(storePath, ck.run);
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
+  await sweepOnce(path.dirname(file));
+  const tmp = ownedTempName(file, '.tmp');
+  const release = trackTemp(tmp);
   try {
-    await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
-    await fh.sync();
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
   } finally {
-    await fh.close();
+    release();
   }
-  await fsp.rename(tmp, file);
 }
 
 /** The run's checkpoint, or null with the reason when there is none or it cannot be read. */
@@ -62,5 +83,6 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
 export async function removeCheckpoint(storePath: string, runId: string): Promise<void> {
   const file = checkpointPath(storePath, runId);
   await fsp.rm(file, { force: true });
+  await sweepOnce(path.dirname(file));
   await fsp.rmdir(path.dirname(file)).catch(() => undefined); // fails while other checkpoints remain
 }
