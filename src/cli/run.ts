@@ -129,17 +129,28 @@ export function register(program: Command): void {
   );
 }
 
-/** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
-async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
-  if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
+/**
+ * Parse a `cl run` argument list (`['run', <scenario>, ...options]`) into RunOptions exactly as
+ * `cl run` would, without running it. Throws the parse error (commander's, or a UserError of an
+ * option parser); null when the list is not a run.
+ */
+export async function parseRunArgs(argv: string[]): Promise<RunOptions | null> {
   const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   const { cmd, defs } = defineRun(parser);
   let parsed: RunOptions | null = null;
   cmd.action((scenario: string, opts: Record<string, unknown>, self: Command) => {
-    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: run.command };
+    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: argv };
   });
+  await parser.parseAsync(argv, { from: 'user' });
+  return parsed;
+}
+
+/** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
+async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
+  if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
+  let parsed: RunOptions | null;
   try {
-    await parser.parseAsync(run.command, { from: 'user' });
+    parsed = await parseRunArgs(run.command);
   } catch (e) {
     throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
   }

@@ -9,7 +9,8 @@ import chalk from 'chalk';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { UserError } from '../errors.js';
-import { getMethod } from '../learners/index.js';
+import { getMethod, resolveMethodOptions } from '../learners/index.js';
+import { loadScenario } from '../scenario/scenario.js';
 import { loadBaselines, matchingBaselines } from '../report/baselines.js';
 import { compareRuns, renderComparison } from '../report/compare.js';
 import { formatNumber } from '../report/stats.js';
@@ -19,6 +20,7 @@ import { runPool, type JobOutcome } from '../sweep/pool.js';
 import type { RunRecord } from '../types.js';
 import { action, addStoreOption, pathOption, storePath } from './common.js';
 import { printable } from '../report/printable.js';
+import { parseRunArgs } from './run.js';
 
 /** `cl run` options a sweep passes on unchanged (others may follow the scenario verbatim). */
 const PASS_VALUE = ['backbone', 'dataDir', 'cacheDir', 'base', 'increment', 'order', 'backend'] as const;
@@ -62,6 +64,24 @@ function describeOutcome(o: JobOutcome<SweepJob>, record: RunRecord | null): str
   return `${chalk.green('done')}   ${o.job.label} (${secs}) run ${record?.id ?? '?'}: ${metrics}`;
 }
 
+/**
+ * Every run of the grid must parse as `cl run` would parse it and name a valid scenario and method
+ * options, before any process starts: a typo is one error at once, not N failed runs.
+ */
+async function checkJobs(jobs: SweepJob[]): Promise<void> {
+  for (const job of jobs) {
+    try {
+      const o = await parseRunArgs(['run', ...job.args]);
+      if (!o) continue;
+      loadScenario(o.scenario, o.overrides);
+      resolveMethodOptions(getMethod(o.method), o.methodOptions);
+    } catch (e) {
+      const message = (e instanceof Error ? e.message : String(e)).replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      throw new UserError(`run ${job.label} of the sweep: ${message}`, e instanceof UserError && e.hint ? e.hint : 'see `cl run --help` (options after the scenario go to every run)');
+    }
+  }
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('sweep')
@@ -98,6 +118,7 @@ export function register(program: Command): void {
         getMethod,
         store,
       );
+      await checkJobs(grid.jobs);
       const workers = opts.workers ?? defaultWorkers();
       for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${printable(n)}`)}\n`);
       process.stderr.write(`sweep: ${grid.jobs.length} runs of ${printable(scenario)}, ${Math.min(workers, grid.jobs.length)} at once, store ${printable(store)}\n`);
