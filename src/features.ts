@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createBackbone, type BackboneOptions } from './backbones/backbone.js';
+import { createBackbone, parseBackboneSpec, type BackboneOptions } from './backbones/backbone.js';
 import { extractFeatures } from './backbones/feature-cache.js';
 import { formatDuration } from './backbones/wrap.js';
 import { loadDataset } from './data/index.js';
@@ -64,6 +64,8 @@ function checkCacheRoot(given: string | undefined): void {
 }
 
 export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEvent) => void): Promise<ScenarioFeatures> {
+  // Cheap checks first: a typo in the backbone spec or the cache root fails before the dataset loads.
+  parseBackboneSpec(req.backbone);
   checkCacheRoot(req.cacheRoot);
   emit({ type: 'stage', message: `dataset ${req.dataset}` });
   const dataset = await loadDataset(req.dataset, { dataDir: req.dataDir, cacheRoot: req.cacheRoot, offline: req.offline });

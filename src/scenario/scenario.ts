@@ -152,7 +152,7 @@ export function readScenarioFile(file: string): ScenarioFile {
   const problems = scenarioSchemaErrors(data);
   if (problems.length > 0) {
     throw new UserError(
-      `scenario file ${file} is invalid:\n  ${problems.join('\n  ')}`,
+      `scenario file ${file} is invalid: ${problems.join('; ')}`,
       'required fields: name, description, dataset, numClasses, split (e.g. "B0-Inc10"), order, backbone; optional: subset, notes',
     );
   }

@@ -96,6 +96,7 @@ describe('cl user errors (child process)', function () {
       [['run', 'split-mnist', '-m', 'nmc', '--backend', 'bogus', '--store', store], /--backend.*'bogus' is invalid.*auto, tensorflow, wasm, cpu/],
       [['compare', '--forgetting', 'bogus', '--store', store], /--forgetting.*'bogus' is invalid.*max-prev/],
       [['bogus'], /unknown command 'bogus'/],
+      [['run', 'split-mnist', '-m', 'nmc', '--backbone', 'resnet:x', '--store', store], /backbone "resnet:x": unknown backbone kind "resnet"/],
       [['run', 'split-mnist'], /required option '-m, --method <name>'/],
       [['show'], /missing required argument 'id'/],
       [['ls', 'extra'], /too many arguments/],
