@@ -122,12 +122,12 @@ const SPEC_KINDS: Record<string, SpecKind> = {
   ),
 };
 
-/** The spec forms on one line: `pixels | onnx:<path-or-URL>[#output] | ... | a named backbone (...)`. */
+/** The spec forms on one line: `pixels | onnx:<path-or-URL>[#output] | ... | named backbones: ...`. */
 function acceptedForms(): string {
   const rows = Object.values(SPEC_KINDS);
   const forms = rows.filter((k) => !k.named).map((k) => k.usage.split(/\s+/)[0]);
   const names = rows.filter((k) => k.named).map((k) => k.usage.split(' ')[0]);
-  return `${forms.join(' | ')} | a named backbone: ${names.join(', ')} (see \`cl backbones\`)`;
+  return `${forms.join(' | ')} | named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
 }
 
 function badSpec(spec: string, what: string): UserError {

@@ -6,39 +6,13 @@
  */
 import { expect } from 'chai';
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../../src/cli/program.js';
+import { cl, requireBuild, root, type ClResult } from './child.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cl(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeout?: number } = {}): Promise<Result> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, ...args], {
-      cwd: opts.cwd ?? root,
-      env: { ...process.env, NO_COLOR: '1', CL_DEBUG: '', ...opts.env },
-      timeout: opts.timeout ?? 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
-  });
-}
+type Result = ClResult;
 
 /** Exit 2; stderr is exactly `cl: error: ...` and `hint: ...` (no commander `error:`, no stack). */
 function expectOneLineError(r: Result, pattern: RegExp, what: string): void {
@@ -57,7 +31,7 @@ describe('cl user errors (child process)', function () {
   let env: Record<string, string>;
 
   before(function () {
-    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+    requireBuild();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-errors-'));
     store = path.join(tmp, 'db.json');
     env = { CL_CACHE_DIR: path.join(tmp, 'cache') };

@@ -8,10 +8,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { entry, requireBuild, root } from './child.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const shared = process.env.CL_SHARED_DIR ? path.resolve(root, process.env.CL_SHARED_DIR) : null;
 
 /** Temp folders of dataset extractions under `datasets` (any cl version's names). */
@@ -57,7 +55,7 @@ describe('leftover temp folders of dataset extraction (child process, real CIFAR
 
   before(function () {
     if (!shared) this.skip();
-    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+    requireBuild();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-leftovers-cli-'));
   });
 

@@ -10,11 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { entry, requireBuild, root } from './child.js';
 import type { RunRecord } from '../../src/types.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const BOUND_MS = 5000;
 
 interface Stopped {
@@ -53,7 +51,7 @@ describe('signals during training (child process)', function () {
   let env: Record<string, string>;
 
   before(function () {
-    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+    requireBuild();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-signals-'));
     env = { CL_CACHE_DIR: path.join(tmp, 'cache') };
   });

@@ -5,33 +5,11 @@
  * the SVG). Runs the built CLI on a real tiny ONNX model.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cl, requireBuild, type ClResult } from './child.js';
 import { flatFeaturesModel } from '../backbones/tiny-onnx.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cl(args: string[], env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** C0 controls other than tab/newline, DEL and C1: what must never be printed raw (NO_COLOR is set, so cl prints no ESC of its own). */
 // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
@@ -39,7 +17,7 @@ const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 const NAME = 'feat\u001b]0;pwned\u0007\u001b[2J';
 const SHOWN = 'feat\\x1b]0;pwned\\x07\\x1b[2J';
 
-function expectClean(r: Result, what: string): void {
+function expectClean(r: ClResult, what: string): void {
   expect(RAW_CONTROL.test(r.stdout), `${what}: raw control character on stdout: ${JSON.stringify(r.stdout.slice(0, 400))}`).to.equal(false);
   expect(RAW_CONTROL.test(r.stderr), `${what}: raw control character on stderr: ${JSON.stringify(r.stderr.slice(0, 400))}`).to.equal(false);
 }
@@ -52,7 +30,7 @@ describe('untrusted text on display (child process)', function () {
   let backbone: string;
 
   before(function () {
-    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+    requireBuild();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-untrusted-'));
     env = { CL_CACHE_DIR: path.join(tmp, 'cache') };
     store = path.join(tmp, 'db.json');
@@ -66,27 +44,27 @@ describe('untrusted text on display (child process)', function () {
   });
 
   it('shows an escape-laden ONNX output name as visible escapes in run, show, ls, compare and cache ls, and keeps SVG/PNG/HTML valid', async function () {
-    const run = await cl(['run', 'split-mnist', '-m', 'nmc', '--backbone', backbone, '--store', store], env);
+    const run = await cl(['run', 'split-mnist', '-m', 'nmc', '--backbone', backbone, '--store', store], { env });
     expect(run.code, run.stderr).to.equal(0);
     expectClean(run, 'cl run');
     expect(run.stderr).to.include(SHOWN); // the stage line naming the backbone
     expect(run.stdout).to.include(SHOWN); // the record's backbone id
     // A second run on another backbone, so that compare labels its groups by backbone.
-    const pixels = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', store], env);
+    const pixels = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', store], { env });
     expect(pixels.code, pixels.stderr).to.equal(0);
-    const listed = await cl(['ls', '--json', '--store', store], env);
+    const listed = await cl(['ls', '--json', '--store', store], { env });
     const id = (JSON.parse(listed.stdout) as { id: string; backbone: { id: string } }[]).find((r) => r.backbone.id.includes('pwned'))!.id;
 
     const svg = path.join(tmp, 'plot.svg');
     const png = path.join(tmp, 'plot.png');
     const html = path.join(tmp, 'report.html');
     const [show, ls, cmp, cmpPng, cacheLs, json] = await Promise.all([
-      cl(['show', id, '--store', store], env),
-      cl(['ls', '--store', store], env),
-      cl(['compare', '--store', store, '--plot', svg, '--html', html], env),
-      cl(['compare', '--store', store, '--plot', png], env),
-      cl(['cache', 'ls'], env),
-      cl(['show', id, '--json', '--store', store], env),
+      cl(['show', id, '--store', store], { env }),
+      cl(['ls', '--store', store], { env }),
+      cl(['compare', '--store', store, '--plot', svg, '--html', html], { env }),
+      cl(['compare', '--store', store, '--plot', png], { env }),
+      cl(['cache', 'ls'], { env }),
+      cl(['show', id, '--json', '--store', store], { env }),
     ]);
     for (const [what, r] of [['show', show], ['ls', ls], ['compare', cmp], ['compare --plot png', cmpPng], ['cache ls', cacheLs]] as const) {
       expect(r.code, `${what}: ${r.stderr}`).to.equal(0);
@@ -109,7 +87,7 @@ describe('untrusted text on display (child process)', function () {
   });
 
   it('shows the name as visible escapes in an error message too', async function () {
-    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--store', store, '--backbone', `${backbone.split('#')[0]}#no\u001b[2Jsuch`], env);
+    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--store', store, '--backbone', `${backbone.split('#')[0]}#no\u001b[2Jsuch`], { env });
     expect(r.code, r.stderr).to.equal(2);
     expectClean(r, 'error');
     expect(r.stderr).to.match(/^cl: error: .*no output named "no\\x1b\[2Jsuch"/m);
