@@ -29,7 +29,7 @@ import { UserError } from './errors.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint } from './store/checkpoints.js';
 import { appendIncrement, effectiveStatus, finishRun, getRun, markFailed, newRunId, openStore, type RecordBase, type Store } from './store/store.js';
 import { initBackend, tf } from './tf.js';
-import type { Experience, ExtraEvaluation, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
+import type { Experience, ExtraEvaluation, Features, IncrementResult, Learner, LearnerEvent, ResizeRule, RunRecord } from './types.js';
 import { clVersion } from './version.js';
 
 export interface RunOptions {
@@ -45,6 +45,9 @@ export interface RunOptions {
   dataDir?: string;
   cacheRoot?: string;
   offline?: boolean;
+  /** Image folders: resize rule and --skip-bad-images (see FeatureRequest). */
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
   storePath: string;
   backend?: string;
   overrides?: { base?: number; increment?: number | number[]; order?: string };
@@ -139,7 +142,7 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   const backboneSpec = opts.backbone ?? scenario.backbone;
 
   // The explicit keys come last: opts.backbone may be undefined (= the scenario's).
-  const { train, test, backbone: backboneInfo } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec, scenario }, emit);
+  const { train, test, backbone: backboneInfo, data } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec, scenario }, emit);
 
   const ctx = { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses };
   let learner = method.create(methodOptions, ctx);
@@ -192,6 +195,7 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
     methodOptions: learner.options(),
     trainSeed: opts.seed,
     backbone: backboneInfo,
+    data,
     backend: backend.name,
     clVersion: clVersion(),
     command: opts.command,

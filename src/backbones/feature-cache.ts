@@ -7,9 +7,10 @@
  * after its owner's host and pid, removed when the process exits half-way, and by the next process
  * once the owner is dead), every file fsynced, then the dir is renamed into place (atomic on
  * POSIX); meta.json is the commit marker. On read the sidecar is checked against the request
- * (entry id, cache key, backbone id, preprocessing, split, count, dims) and the files against its
- * checksums and shapes, the labels against the dataset's, and every value must be finite; anything
- * off is rebuilt with a message saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
+ * (entry id, cache key, backbone id, preprocessing, split, count, dims; for image folders the decode
+ * rule and the images left out by --skip-bad-images) and the files against its checksums and shapes,
+ * the labels against the dataset's, and every value must be finite; anything off is rebuilt with a
+ * message saying why. Non-finite features from a backbone stop the extraction and never enter the cache.
  */
 import { formatDuration } from './wrap.js';
 import { createHash, type Hash } from 'node:crypto';
@@ -20,7 +21,8 @@ import { UserError } from '../errors.js';
 import { yieldPoint } from '../interrupt.js';
 import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { featureCacheDir } from '../paths.js';
-import type { Features, ImageDataset, ImageSplit } from '../types.js';
+import { decodeChunks, decodeId, decodeTarget, fileSplitDigest, type BadImage } from '../data/decode.js';
+import { isFileSplit, type AnySplit, type Features, type FileImageSplit, type ImageDataset, type ImageSplit } from '../types.js';
 import { clVersion } from '../version.js';
 import type { Backbone } from './backbone.js';
 import { decodeNpy, npyHeader, writeNpy } from './npy.js';
@@ -36,6 +38,8 @@ export interface ExtractFeaturesOptions {
    * requested features). Without it the reason goes to stderr unless quiet.
    */
   onRebuild?: (reason: string) => void;
+  /** Image folders: images decoded per chunk (default 256). */
+  chunkSize?: number;
 }
 
 export interface ExtractFeaturesResult {
@@ -47,6 +51,9 @@ export interface ExtractFeaturesResult {
   ms: number;
   /** Why an existing entry was rebuilt (null: served from the cache, or there was no entry). */
   rebuilt: string | null;
+  /** Image folders: the images left out (--skip-bad-images) and the decode id. */
+  skipped?: BadImage[];
+  decode?: string;
 }
 
 export interface FeatureCacheEntry {
@@ -83,6 +90,9 @@ export interface FeatureCacheMeta {
   extractMs: number;
   clVersion: string;
   files: { 'features.npy': FileMeta; 'labels.npy': FileMeta };
+  /** Image folders: how the files were decoded, and the images left out (their rows are absent). */
+  decode?: string;
+  skipped?: BadImage[];
 }
 
 const TMP_PREFIX = '.tmp-';
@@ -129,15 +139,19 @@ async function updateInChunks(h: Hash, data: Uint8Array): Promise<Hash> {
   return h;
 }
 
-/** The cache key (full sha256 hex) and the entry id `<dataset>-<split>-<16 hex>`. */
-export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', backbone: Backbone): { key: string; id: string } {
+/**
+ * The cache key (full sha256 hex) and the entry id `<dataset>-<split>-<16 hex>`. An image folder's
+ * split has no pixels in memory: its fingerprint (file digests + decode id) is passed in.
+ */
+export function featureCacheKey(dataset: ImageDataset<AnySplit>, split: 'train' | 'test', backbone: Backbone, fingerprint?: string): { key: string; id: string } {
   const data = dataset[split];
+  if (fingerprint === undefined && isFileSplit(data)) throw new Error('featureCacheKey: an image-folder split needs its fingerprint');
   const key = createHash('sha256')
     .update(
       JSON.stringify({
         format: 1,
         dataset: dataset.name,
-        fingerprint: splitFingerprint(data),
+        fingerprint: fingerprint ?? splitFingerprint(data as ImageSplit),
         split,
         backbone: backbone.id,
         preprocessing: backbone.preprocessingId,
@@ -147,8 +161,15 @@ export function featureCacheKey(dataset: ImageDataset, split: 'train' | 'test', 
       }),
     )
     .digest('hex');
-  const slug = dataset.name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const slug = datasetSlug(dataset.name);
   return { key, id: `${slug}-${split}-${key.slice(0, 16)}` };
+}
+
+/** File-name-safe short form of a dataset id (`imagefolder:/a/b/flowers` -> `imagefolder_flowers`). */
+export function datasetSlug(name: string): string {
+  const m = /^([a-z]+):(.*)$/.exec(name);
+  const readable = m ? `${m[1]}_${m[2].replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? ''}` : name;
+  return readable.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48);
 }
 
 const sha256 = async (buf: Uint8Array): Promise<string> => (await updateInChunks(createHash('sha256'), buf)).digest('hex');
@@ -174,10 +195,18 @@ export interface EntryExpectation {
   backbone: string;
   preprocessing: string;
   split: string;
+  /** Images of the split. */
   count: number;
   /** The backbone's feature dim when it declares one. */
   dim: number | null;
+  /** The label of every image of the split. */
   labels: Int32Array;
+  /**
+   * Image folders: how their files are decoded (the decode id). Only their entries may leave images
+   * out (meta.skipped: images that did not decode, under --skip-bad-images); the entry's rows are
+   * then the split's other images, in order.
+   */
+  decode?: string;
 }
 
 type EntryCheck = { meta: FeatureCacheMeta; features: Features; why: null } | { meta: null; features: null; why: string };
@@ -210,8 +239,20 @@ export async function firstNonFinite(x: Float32Array, dim: number): Promise<{ ro
   return { row: Math.floor(first / d), col: first % d, value: x[first], total };
 }
 
-function describeNonFinite(f: { row: number; col: number; value: number; total: number }, count: number, dim: number): string {
-  return `${f.total} non-finite value${f.total === 1 ? '' : 's'} of ${count * dim} (first: ${f.value} at image ${f.row}, feature ${f.col})`;
+/** `N non-finite values of M (first: NaN at image 3, feature 7)`; `row` names the first value's row. */
+function describeNonFinite(f: { row: number; col: number; value: number; total: number }, count: number, dim: number, row: (r: number) => string = (r) => `image ${r}`): string {
+  return `${f.total} non-finite value${f.total === 1 ? '' : 's'} of ${count * dim} (first: ${f.value} at ${row(f.row)}, feature ${f.col})`;
+}
+
+/** Split indices of the images an entry left out, ascending; or why its list cannot be right. */
+function leftOutImages(meta: FeatureCacheMeta, expected: EntryExpectation): number[] | string {
+  const skipped: unknown = meta.skipped ?? [];
+  if (!Array.isArray(skipped)) return 'its list of skipped images (meta.json) is not a list';
+  if (skipped.length > 0 && expected.decode === undefined) return `it leaves ${skipped.length} image${skipped.length === 1 ? '' : 's'} out, which only image-folder entries may`;
+  const idx = skipped.map((b: unknown) => (b && typeof b === 'object' ? (b as { index?: unknown }).index : undefined));
+  const sorted = (idx.filter((v) => Number.isInteger(v)) as number[]).sort((p, q) => p - q);
+  const valid = sorted.length === idx.length && sorted.every((v, i) => v >= 0 && v < expected.count && (i === 0 || v !== sorted[i - 1]));
+  return valid ? sorted : `its list of skipped images (meta.json) names an image the split does not have, or one twice`;
 }
 
 /**
@@ -234,6 +275,7 @@ export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpect
     return bad('its meta.json is not valid JSON');
   }
   if (!meta || typeof meta !== 'object' || meta.format !== 'cl-feature-cache' || meta.version !== 1) return bad('its meta.json is not a cl feature-cache sidecar (format/version)');
+  let leftOut: number[] = [];
   if (expected) {
     const who = `it holds ${String(meta.id)} (${String(meta.dataset?.name)}/${String(meta.split)}, backbone ${String(meta.backbone?.id)}, ${String(meta.count)} × ${String(meta.dim)})`;
     if (meta.id !== expected.id) return bad(`${who}, not ${expected.id}: copied or renamed under another id`);
@@ -241,7 +283,13 @@ export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpect
     if (meta.backbone?.id !== expected.backbone) return bad(`${who}: features of backbone ${String(meta.backbone?.id)}, not ${expected.backbone}`);
     if (meta.preprocessing?.id !== expected.preprocessing) return bad(`${who}: preprocessing ${String(meta.preprocessing?.id)}, not ${expected.preprocessing}`);
     if (meta.split !== expected.split) return bad(`${who}: split ${String(meta.split)}, not ${expected.split}`);
-    if (meta.count !== expected.count) return bad(`${who}: ${String(meta.count)} rows for a split of ${expected.count} images`);
+    if (expected.decode !== undefined && meta.decode !== expected.decode) return bad(`${who}: images decoded as ${String(meta.decode)}, not ${expected.decode}`);
+    const left = leftOutImages(meta, expected);
+    if (typeof left === 'string') return bad(left);
+    leftOut = left;
+    if (meta.count !== expected.count - left.length) {
+      return bad(`${who}: ${String(meta.count)} rows for a split of ${expected.count} images${left.length > 0 ? ` of which it left ${left.length} out` : ''}`);
+    }
     if (expected.dim !== null && meta.dim !== expected.dim) return bad(`${who}: dim ${String(meta.dim)}, but the backbone gives ${expected.dim}`);
   }
   let fbuf: Buffer;
@@ -271,9 +319,17 @@ export async function checkFeatureCacheEntry(dir: string, expected?: EntryExpect
   if (y.shape.length !== 1 || y.shape[0] !== meta.count) return bad(`its labels.npy has shape [${y.shape.join(', ')}], meta.json says [${meta.count}]`);
   const features: Features = { x: x.data as Float32Array, y: y.data as Int32Array, count: meta.count, dim: meta.dim };
   if (expected) {
+    // Row r holds the r-th image that was not left out.
     const labels = expected.labels;
-    if (labels.length !== meta.count) return bad(`its labels count ${meta.count} differs from the dataset's ${labels.length}`);
-    for (let i = 0; i < meta.count; i++) if (features.y[i] !== labels[i]) return bad(`its label of image ${i} is ${features.y[i]}, the dataset's is ${labels[i]}`);
+    if (labels.length - leftOut.length !== meta.count) return bad(`its labels count ${meta.count} differs from the dataset's ${labels.length - leftOut.length}`);
+    for (let i = 0, r = 0, k = 0; i < labels.length; i++) {
+      if (k < leftOut.length && leftOut[k] === i) {
+        k++;
+        continue;
+      }
+      if (features.y[r] !== labels[i]) return bad(`its label of image ${i} is ${features.y[r]}, the dataset's is ${labels[i]}`);
+      r++;
+    }
   }
   const nonFinite = await firstNonFinite(features.x, features.dim);
   if (nonFinite) return bad(`its features hold ${describeNonFinite(nonFinite, features.count, features.dim)}`);
@@ -371,15 +427,21 @@ async function writeEntry(dir: string, id: string, meta: Omit<FeatureCacheMeta, 
  * else extracted now and cached.
  */
 export async function extractFeatures(
-  dataset: ImageDataset,
+  dataset: ImageDataset<AnySplit>,
   split: 'train' | 'test',
   backbone: Backbone,
   opts: ExtractFeaturesOptions = {},
 ): Promise<ExtractFeaturesResult> {
   const t0 = performance.now();
   const data = dataset[split];
-  await splitFingerprintAsync(data); // memoised: featureCacheKey reuses it
-  const { key, id } = featureCacheKey(dataset, split, backbone);
+  const files = isFileSplit(data) ? data : null;
+  // Image folders: the fingerprint covers the file contents and how they are decoded for this backbone.
+  const target = files ? decodeTarget(files.resize, backbone.preprocessing?.size ?? null, backbone.id) : null;
+  const decode = target ? await decodeId(target) : undefined;
+  const fingerprint = files
+    ? createHash('sha256').update(`${await fileSplitDigest(files, opts.cacheRoot)}\n${decode}`).digest('hex')
+    : await splitFingerprintAsync(data as ImageSplit); // in chunks with yield points; memoised
+  const { key, id } = featureCacheKey(dataset, split, backbone, fingerprint);
   const dir = featureCacheDir(opts.cacheRoot);
   const entryDir = path.join(dir, id);
   await sweepStaleTemps(dir);
@@ -394,10 +456,24 @@ export async function extractFeatures(
     count: data.count,
     dim: backbone.dim(),
     labels: data.labels,
+    ...(files ? { decode } : {}),
   };
   if (await pathExists(entryDir)) {
     const hit = await checkFeatureCacheEntry(entryDir, expected);
-    if (hit.why === null) return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0, rebuilt: null };
+    if (hit.why === null) {
+      if (!files) return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0, rebuilt: null };
+      // The entry is the split's images minus those it left out; the same files, decoded the same
+      // way, fail the same way: without --skip-bad-images that is an error, as on the first run.
+      const skipped = [...(hit.meta.skipped ?? [])].sort((p, q) => p.index - q.index);
+      if (skipped.length > 0 && !files.skipBadImages) {
+        const b = skipped[0];
+        throw new UserError(
+          `cannot decode image ${path.join(files.root, b.file)}: ${b.error}${skipped.length > 1 ? ` (and ${skipped.length - 1} more)` : ''}`,
+          'replace or remove the file, or pass --skip-bad-images to leave unreadable images out (the run record lists them)',
+        );
+      }
+      return { features: hit.features, cacheId: id, cached: true, ms: performance.now() - t0, rebuilt: null, skipped, decode };
+    }
     // Partial, corrupt or not the requested features: rebuild (the entry is replaced on commit), and say why.
     rebuilt = `feature cache entry ${id} is rebuilt: ${hit.why}`;
     if (opts.onRebuild) opts.onRebuild(rebuilt);
@@ -413,32 +489,47 @@ export async function extractFeatures(
       r.update(done, `${rate.toFixed(0)} img/s${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''}`);
   }
   let x: Float32Array;
+  let y: Int32Array;
+  const skipped: BadImage[] = [];
   try {
-    x = await backbone.extract(data, { onProgress });
+    if (files) ({ x, y } = await extractFromFiles(files, target as NonNullable<typeof target>, backbone, onProgress, skipped, opts.chunkSize));
+    else {
+      x = await backbone.extract(data as ImageSplit, { onProgress });
+      y = Int32Array.from(data.labels);
+    }
   } finally {
     reporter?.stop();
   }
   const extractMs = performance.now() - t0;
-  const count = data.count;
+  const count = y.length;
   const dim = count > 0 ? x.length / count : (backbone.dim() ?? 0);
   if (!Number.isInteger(dim) || (count > 0 && dim === 0)) {
     throw new UserError(`backbone ${backbone.id} returned ${x.length} values for ${count} images`, 'the backbone output does not split into one vector per image; check its output / pooling options');
   }
+  // Images left out, in split order (decoders report them as they finish, not in order).
+  skipped.sort((p, q) => p.index - q.index);
   const nonFinite = await firstNonFinite(x, dim);
   if (nonFinite) {
+    // Name the image: for image folders its file (row r is the r-th image not left out).
+    const image = (r: number): string => {
+      if (!files) return `image ${r}`;
+      let i = r;
+      for (const b of skipped) if (b.index <= i) i++;
+      return `image ${i} (${files.files[i].path})`;
+    };
     throw new UserError(
-      `backbone ${backbone.id} produced ${describeNonFinite(nonFinite, count, dim)} for ${dataset.name}/${split}; nothing was cached`,
+      `backbone ${backbone.id} produced ${describeNonFinite(nonFinite, count, dim, image)} for ${dataset.name}/${split}; nothing was cached`,
       'the model or its input is broken: check the output chosen with #<output>, --input-norm, --input-size and --input-layout, or try --preprocess js',
     );
   }
-  const features: Features = { x, y: Int32Array.from(data.labels), count, dim };
+  const features: Features = { x, y, count, dim };
   await fsp.mkdir(dir, { recursive: true });
   await writeEntry(dir, id, {
     format: 'cl-feature-cache',
     version: 1,
     id,
     key,
-    dataset: { name: dataset.name, fingerprint: splitFingerprint(data), location: dataset.source.location, verified: dataset.source.verified },
+    dataset: { name: dataset.name, fingerprint, location: dataset.source.location, verified: dataset.source.verified },
     split,
     backbone: { id: backbone.id, kind: backbone.kind, describe: backbone.describe() },
     preprocessing: { id: backbone.preprocessingId, spec: backbone.preprocessing, engine: backbone.preprocessingEngine ?? (backbone.preprocessing ? 'js' : null) },
@@ -447,8 +538,54 @@ export async function extractFeatures(
     createdAt: new Date().toISOString(),
     extractMs: Math.round(extractMs),
     clVersion: clVersion(),
+    ...(files ? { decode, skipped } : {}),
   }, features, { ...expected, dim });
-  return { features, cacheId: id, cached: false, ms: performance.now() - t0, rebuilt };
+  return { features, cacheId: id, cached: false, ms: performance.now() - t0, rebuilt, ...(files ? { skipped, decode } : {}) };
+}
+
+/**
+ * Features of an image folder's split: chunks of decoded images go through the backbone one after
+ * another while the next chunk decodes (decodeChunks), so decoding and inference overlap and only two
+ * chunks of pixels are ever in memory.
+ */
+async function extractFromFiles(
+  files: FileImageSplit,
+  target: NonNullable<ReturnType<typeof decodeTarget>>,
+  backbone: Backbone,
+  onProgress: ExtractFeaturesOptions['onProgress'],
+  skipped: BadImage[],
+  chunkSize?: number,
+): Promise<{ x: Float32Array; y: Int32Array }> {
+  // Rows are written in place as chunks come (one buffer for the split, trimmed if images were left out).
+  let x: Float32Array | null = null;
+  const y = new Int32Array(files.count);
+  let dim = 0;
+  let done = 0;
+  let rows = 0;
+  const t0 = performance.now();
+  for await (const chunk of decodeChunks(files, target, { chunkSize, onBad: (b) => skipped.push(b) })) {
+    await yieldPoint(); // between chunks: a signal stops the extraction here
+    const before = done;
+    if (chunk.split.count > 0) {
+      const rate = (d: number): number => d / Math.max((performance.now() - t0) / 1000, 1e-9);
+      const part = await backbone.extract(chunk.split, { onProgress: (d) => onProgress?.(before + d, files.count, rate(before + d)) });
+      if (!x) {
+        dim = part.length / chunk.split.count;
+        x = new Float32Array(files.count * dim);
+      }
+      if (part.length !== chunk.split.count * dim) {
+        throw new UserError(`backbone ${backbone.id} returned ${part.length} values for ${chunk.split.count} images (dim ${dim} before)`, 'the backbone output does not split into one vector per image; check its output / pooling options');
+      }
+      x.set(part, rows * dim);
+      y.set(chunk.split.labels, rows);
+      rows += chunk.split.count;
+    }
+    done = chunk.end;
+    onProgress?.(done, files.count, done / Math.max((performance.now() - t0) / 1000, 1e-9));
+  }
+  if (!x || rows === 0) throw new UserError(`no image of ${files.root} could be decoded`, 'check the image files');
+  if (rows < files.count) return { x: x.slice(0, rows * dim), y: y.slice(0, rows) };
+  return { x, y };
 }
 
 async function dirBytes(dir: string): Promise<number> {

@@ -1,6 +1,7 @@
 /** `cl scenarios`, `cl methods`, `cl datasets`: what can be run. */
 import chalk from 'chalk';
 import type { Command } from 'commander';
+import { folderDataset } from '../data/benchmarks.js';
 import { DATASETS } from '../data/index.js';
 import { METHODS } from '../learners/index.js';
 import { listScenarios } from '../scenario/scenario.js';
@@ -41,7 +42,10 @@ export function register(program: Command): void {
       action(async () => {
         for (const [id, d] of Object.entries(DATASETS)) {
           process.stdout.write(`${chalk.bold(id.padEnd(16))} ${String(d.numClasses).padStart(4)} classes  ${d.description}\n`);
+          const folder = folderDataset(id);
+          if (folder) process.stdout.write(chalk.dim(`${''.padEnd(17)}your copy (--data-dir, or a folder holding ${folder.folders.join(' / ')}) from ${folder.source}\n`));
         }
+        process.stdout.write(chalk.dim('imagefolder:<dir>, features:<path>: your own images or features (docs/datasets.md)\n'));
       }),
     );
 }

@@ -12,8 +12,9 @@ import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
 import { stopWork } from '../interrupt.js';
-import { addStoreOption, pathOption } from './common.js';
 import { printableDeep } from '../report/printable.js';
+import type { ResizeRule } from '../types.js';
+import { addStoreOption, pathOption } from './common.js';
 
 export function parseIntStrict(flag: string) {
   return (v: string): number => {
@@ -40,6 +41,13 @@ export function addExperimentOptions(cmd: Command): Command {
     )
     .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'));
   addDataOptions(cmd, 'local copy of the dataset (archive or folder); env CL_DATA_DIR');
+  cmd
+    .addOption(
+      new Option('--resize <rule>', 'image folders: crop = shorter side to 256/224 of the input size + centre crop (timm/PILOT eval), squash = straight to the input size, none = images of one size, resized by the backbone')
+        .choices(['crop', 'squash', 'none'])
+        .default('crop'),
+    )
+    .option('--skip-bad-images', 'image folders: leave unreadable images out (listed in the record) instead of stopping');
   cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'));
   return addOutputOptions(cmd);
 }
@@ -65,6 +73,8 @@ export interface ExperimentInputs {
   cacheRoot?: string;
   offline: boolean;
   backend: string;
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
 }
 
 /** The parsed values of addExperimentOptions. */
@@ -83,6 +93,8 @@ export function experimentInputs(opts: Record<string, unknown>): ExperimentInput
     cacheRoot: opts.cacheDir as string | undefined,
     offline: Boolean(opts.offline),
     backend: opts.backend as string,
+    ...(opts.resize ? { resize: opts.resize as ResizeRule } : {}),
+    ...(opts.skipBadImages ? { skipBadImages: true } : {}),
   };
 }
 

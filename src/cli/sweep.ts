@@ -104,7 +104,7 @@ export function register(program: Command): void {
   addStoreOption(cmd);
   cmd.action(
     action(async (scenario: string, opts: SweepOpts, self: Command) => {
-      if (scenario.startsWith('-')) throw new UserError(`cl sweep: the scenario must come first, got "${scenario}"`, 'e.g. cl sweep split-mnist --methods nmc --seeds 1,2');
+      if (scenario.startsWith('-')) throw new UserError(`cl sweep: the scenario must come first, got "${scenario}"`, 'e.g. cl sweep split-mnist-mini --methods nmc --seeds 1,2');
       const extra = self.args.slice(self.args.indexOf(scenario) + 1);
       const passthrough: string[] = [];
       for (const k of PASS_VALUE) {

@@ -5,6 +5,7 @@
  * computed yet), values in percent.
  */
 import type { ClassOrder } from '../scenario/orders.js';
+import type { DataProvenance } from '../types.js';
 import type { RecordBase } from '../store/store.js';
 import type { CompatMethod, CompatOptions } from './options.js';
 
@@ -64,6 +65,8 @@ export interface CompatRecord extends RecordBase {
   trainSeed: number;
   steps: number;
   backbone: { id: string; preprocessing: string; preprocessingEngine?: string; dim: number; featureCacheId: string };
+  /** What was read (absent in records made before cl stored it). */
+  data?: DataProvenance;
   retrieval: {
     queries: number;
     gallery: number;

@@ -16,12 +16,13 @@ import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../ev
 import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
 import { scenarioFeatures, type FeatureEvent } from '../features.js';
 import { Rng } from '../rng.js';
-import { loadScenario } from '../scenario/scenario.js';
+import { isDatasetSpec } from '../data/spec.js';
+import { adhocScenario, loadScenario } from '../scenario/scenario.js';
 import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
 import { initBackend } from '../tf.js';
-import type { Features, LearnerEvent } from '../types.js';
+import type { Features, LearnerEvent, ResizeRule } from '../types.js';
 import { clVersion } from '../version.js';
 import type { EmbeddingModel } from './model.js';
 import { checkMethod, resolveCompatOptions, versionDim, type CompatMethod, type CompatOptions } from './options.js';
@@ -59,11 +60,13 @@ export interface CompatRunOptions {
   dataDir?: string;
   cacheRoot?: string;
   offline?: boolean;
+  resize?: ResizeRule;
+  skipBadImages?: boolean;
   storePath: string;
   backend?: string;
   command: string[];
   /** Features given directly (tests, benchmarks): skips the dataset and the feature cache. */
-  features?: { train: Features; test: Features; backbone: CompatRecord['backbone'] };
+  features?: { train: Features; test: Features; backbone: CompatRecord['backbone']; data?: CompatRecord['data'] };
 }
 
 export type CompatEvent =
@@ -153,7 +156,11 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   const options = resolveCompatOptions(opts.methodOptions ?? {});
   if (!Number.isInteger(opts.seed)) throw new UserError(`--seed expects an integer, got ${opts.seed}`);
   const scenario: CompatScenario =
-    typeof opts.scenario === 'string' ? loadScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {}) : opts.scenario;
+    typeof opts.scenario === 'string'
+      ? isDatasetSpec(opts.scenario)
+        ? adhocScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {}, { requireSplit: false }) // --steps cuts the order
+        : loadScenario(opts.scenario, opts.order !== undefined ? { order: opts.order } : {})
+      : opts.scenario;
   const blocks = classBlocks(scenario.order.classes, opts.steps);
   const backboneSpec = opts.backbone ?? scenario.backbone;
   const store = await openStore(opts.storePath);
@@ -182,6 +189,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
     trainSeed: opts.seed,
     steps: T,
     backbone: features.backbone,
+    ...(features.data ? { data: features.data } : {}),
     retrieval: { queries: test.count, gallery: test.count, protocol: PROTOCOL, skippedQueries: 0 },
     versions: [],
     matrices: perMetric(() => emptyMatrix<number>(T)),

@@ -102,6 +102,7 @@ function runSection(run: RunRecord, label: string): string {
     methodOptions: run.methodOptions,
     trainSeed: run.trainSeed,
     backbone: run.backbone,
+    ...(run.data ? { data: run.data } : {}),
     backend: run.backend,
     clVersion: run.clVersion,
     status: run.status,

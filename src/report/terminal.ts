@@ -20,8 +20,24 @@ function describeOptions(options: Record<string, unknown>): string {
   return keys.length === 0 ? '' : ` ${keys.map((k) => `${k}=${JSON.stringify(options[k])}`).join(' ')}`;
 }
 
-function listClasses(classes: number[], max = 6): string {
-  return classes.length <= max ? classes.join(',') : `${classes.slice(0, max).join(',')},… (${classes.length})`;
+function listClasses(classes: number[], max = 6, names?: string[]): string {
+  const show = (c: number): string => (names?.[c] !== undefined ? `${c} ${names[c]}` : String(c));
+  return classes.length <= max ? classes.map(show).join(',') : `${classes.slice(0, max).map(show).join(',')},… (${classes.length})`;
+}
+
+/** Where the data came from, how it was checked, and what was left out (records that store it). */
+function dataLines(record: RunRecord, kv: (k: string, v: string) => string): string[] {
+  const d = record.data;
+  if (!d) return [];
+  const lines = [kv('data', `${d.location} (${d.verified === 'external' ? 'external features' : `verified: ${d.verified}`}${d.decode ? `; decoded ${d.decode}` : ''})`)];
+  if (d.files) for (const [f, sha] of Object.entries(d.files)) lines.push(kv('', `${f} sha256 ${sha}`));
+  const skipped = d.skippedImages ?? [];
+  if (skipped.length > 0) {
+    lines.push(kv('skipped', chalk.yellow(`${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} left out (--skip-bad-images):`)));
+    for (const b of skipped.slice(0, 10)) lines.push(kv('', `${b.split}/${b.file}: ${b.error}`));
+    if (skipped.length > 10) lines.push(kv('', `… and ${skipped.length - 10} more (cl show --json lists all)`));
+  }
+  return lines;
 }
 
 /** One heatmap cell: the accuracy on a background coloured by its value. */
@@ -43,6 +59,7 @@ function header(record: RunRecord): string {
     kv('order', `${s.order.id}${s.order.seed !== null ? ` (order seed ${s.order.seed})` : ''}: ${listClasses(s.order.classes, 10)}`),
     kv('method', `${record.method}${describeOptions(record.methodOptions)}`),
     kv('backbone', `${b.id} (dim ${b.dim}, preprocessing ${b.preprocessing}${b.preprocessingEngine ? ` in ${b.preprocessingEngine}` : ''}, feature cache ${b.featureCacheId})`),
+    ...dataLines(record, kv),
     kv('backend', record.backend),
     kv('seed', `${record.trainSeed} (trainSeed)`),
     kv('version', `cl ${record.clVersion}`),
@@ -67,7 +84,7 @@ function perIncrement(record: RunRecord): string {
   const incs = [...record.increments].sort((a, b) => a.task - b.task);
   const rows = incs.map((inc) => [
     String(inc.task + 1),
-    listClasses(inc.classes),
+    listClasses(inc.classes, record.data?.classNames ? 3 : 6, record.data?.classNames),
     String(inc.seenClasses),
     formatNumber(inc.accuracy),
     formatNumber(inc.oldAccuracy),

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { declaredClassCount } from '../data/index.js';
+import { datasetClasses, declaredClassCount } from '../data/index.js';
+import { EXTERNAL_BACKBONE, isDatasetSpec, parseDatasetSpec } from '../data/spec.js';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../version.js';
 import { resolveOrder, type ClassOrder } from './orders.js';
@@ -24,6 +25,7 @@ export interface ScenarioOverrides {
 export interface ResolvedScenario {
   name: string;
   description: string;
+  /** Dataset id, or a dataset spec in canonical form (absolute path). */
   dataset: string;
   numClasses: number;
   /** True when the scenario uses only classes 0..numClasses-1 of a dataset that has more ("subset": true). */
@@ -158,7 +160,8 @@ export function readScenarioFile(file: string): ScenarioFile {
   }
   const scenario = data as ScenarioFile;
   // Against the dataset's declared class count where the registry knows it (before any order or
-  // task list is built); other datasets are checked once loaded (scenarioFeatures).
+  // task list is built); a dataset spec is checked against its own classes when the scenario is
+  // resolved (specDataset), and every dataset once more when loaded (scenarioFeatures).
   const declared = declaredClassCount(scenario.dataset);
   if (declared !== undefined) checkScenarioClasses(scenario, declared, file);
   return scenario;
@@ -204,6 +207,7 @@ function checkOverrides(o: ScenarioOverrides): void {
 /** Resolve a parsed scenario file (order, split, overrides). `file` names the source in errors. */
 export function resolveScenario(s: ScenarioFile, file: string, overrides: ScenarioOverrides = {}): ResolvedScenario {
   checkOverrides(overrides);
+  const dataset = specDataset(s, file);
   const within = <T>(what: string, f: () => T): T => {
     try {
       return f();
@@ -231,7 +235,7 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
   return {
     name: s.name,
     description: s.description,
-    dataset: s.dataset,
+    dataset,
     numClasses: s.numClasses,
     subset: s.subset === true,
     split: formatSplit(spec),
@@ -241,6 +245,52 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
     ...(s.notes !== undefined ? { notes: Array.isArray(s.notes) ? s.notes : [s.notes] } : {}),
     file,
   };
+}
+
+/**
+ * A scenario file's dataset spec in canonical form (its path relative to the file's folder), with the
+ * file's numClasses checked against the spec's own classes (checkScenarioClasses: more is an error,
+ * fewer only with "subset": true); dataset ids pass through.
+ */
+function specDataset(s: ScenarioFile, file: string): string {
+  const spec = parseDatasetSpec(s.dataset, path.dirname(file));
+  if (!spec) return s.dataset;
+  const { numClasses } = datasetClasses(spec.canonical);
+  checkScenarioClasses({ ...s, dataset: spec.canonical }, numClasses, file);
+  return spec.canonical;
+}
+
+/**
+ * A dataset spec used as a scenario (`cl run imagefolder:<dir> --increment 10`): the split comes from
+ * --base / --increment (required), the order from --order (default natural), the backbone from
+ * --backbone (default vit-b16-in21k, the backbone of the shipped scenarios; features need none).
+ * With `requireSplit: false` (cl compat, which cuts the order into --steps blocks) the split defaults
+ * to one task of all classes.
+ */
+export function adhocScenario(specText: string, overrides: ScenarioOverrides = {}, opts: { requireSplit?: boolean } = {}): ResolvedScenario {
+  const spec = parseDatasetSpec(specText);
+  if (!spec) throw new Error(`adhocScenario: "${specText}" is not a dataset spec`);
+  const { numClasses } = datasetClasses(spec.canonical);
+  // `cl compat` cuts the class order into --steps blocks itself: one task of every class stands in.
+  if (overrides.increment === undefined && opts.requireSplit === false) overrides = { ...overrides, increment: numClasses };
+  if (overrides.increment === undefined) {
+    throw new UserError(
+      `${spec.canonical} is a dataset (${numClasses} classes), not a scenario: it has no class split`,
+      `give the split with --increment (and --base), e.g. --increment ${[10, 5, 2, 1].find((d) => numClasses % d === 0 && numClasses / d >= 2) ?? 1}`,
+    );
+  }
+  checkOverrides(overrides);
+  const inc = overrides.increment;
+  const file: ScenarioFile = {
+    name: spec.canonical,
+    description: `${spec.kind === 'features' ? 'features' : 'image folder'} ${spec.path} (${numClasses} classes), split and order from the command line`,
+    dataset: spec.canonical,
+    numClasses,
+    split: `B${overrides.base ?? 0}-Inc${Array.isArray(inc) ? `[${inc.join(',')}]` : inc}`,
+    order: 'natural',
+    backbone: spec.kind === 'features' ? EXTERNAL_BACKBONE : 'vit-b16-in21k',
+  };
+  return resolveScenario(file, spec.canonical, { order: overrides.order });
 }
 
 /** True when the argument names a file rather than a scenario of the scenarios folder. */
@@ -253,6 +303,7 @@ function looksLikePath(nameOrPath: string): boolean {
  * file, then apply overrides.
  */
 export function loadScenario(nameOrPath: string, overrides: ScenarioOverrides = {}, dir: string = scenariosDir()): ResolvedScenario {
+  if (isDatasetSpec(nameOrPath)) return adhocScenario(nameOrPath, overrides);
   let file: string;
   if (looksLikePath(nameOrPath)) {
     file = path.resolve(nameOrPath);

@@ -9,7 +9,7 @@ export interface ScenarioFile {
   $schema?: string;
   name: string;
   description: string;
-  /** Dataset id as in src/data: 'cifar100', 'fashion-mnist', 'mnist-embedded', ... */
+  /** Dataset id as in src/data ('cifar100', 'fashion-mnist', 'mnist-embedded', ...) or a dataset spec (imagefolder:<dir>, features:<path>). */
   dataset: string;
   numClasses: number;
   /**
@@ -48,8 +48,8 @@ export const scenarioSchema = {
     description: { type: 'string', minLength: 1, description: 'one line saying what the scenario is' },
     dataset: {
       type: 'string',
-      pattern: '^[a-z0-9][a-z0-9-]*$',
-      description: 'a dataset id such as "cifar100", "fashion-mnist" or "mnist-embedded"',
+      pattern: '^([a-z0-9][a-z0-9-]*|(imagefolder|features):.+)$',
+      description: 'a dataset id such as "cifar100", "fashion-mnist" or "mnist-embedded", or imagefolder:<dir> / features:<path> (relative to the scenario file)',
     },
     numClasses: {
       type: 'integer',

@@ -11,11 +11,17 @@ const benches: [string, string[]][] = [
   ['extract.ts', []],
   ['wa-epoch.ts', []],
   ['retrieval.ts', []],
+  // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)
+  ['imagefolder.ts', [process.env.CL_CIFAR_PNG ?? '']],
 ];
 let failed = 0;
 for (const [file, args] of benches) {
-  if (file === 'extract.ts' && !process.env.CL_SHARED_DIR) {
+  if ((file === 'extract.ts' || file === 'imagefolder.ts') && !process.env.CL_SHARED_DIR) {
     console.log(`== ${file}: skipped (set CL_SHARED_DIR to the folder holding datasets/ and models/)`);
+    continue;
+  }
+  if (file === 'imagefolder.ts' && !process.env.CL_CIFAR_PNG) {
+    console.log(`== ${file}: skipped (write CIFAR-100 as PNGs with test/bench/cifar-png.ts and set CL_CIFAR_PNG to that folder)`);
     continue;
   }
   console.log(`== ${file}`);

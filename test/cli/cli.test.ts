@@ -54,7 +54,7 @@ describe('cl CLI (child process)', function () {
   });
 
   it('runs the offline default scenario and stores a finished record', function () {
-    const r = cl(['run', 'split-mnist', '--method', 'nmc', '--json', '--quiet', '--store', store], env);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--json', '--quiet', '--store', store], env);
     expect(r.code, r.stderr).to.equal(0);
     const rec = JSON.parse(r.stdout) as RunRecord;
     expect(rec.status).to.equal('finished');
@@ -79,11 +79,11 @@ describe('cl CLI (child process)', function () {
   });
 
   it('rejects an unknown method with one clear line and no stack', function () {
-    expectUserError(cl(['run', 'split-mnist', '--method', 'nope', '--store', store], env), /unknown method.*nope/i);
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nope', '--store', store], env), /unknown method.*nope/i);
   });
 
   it('rejects an unknown scenario, naming the available ones', function () {
-    expectUserError(cl(['run', 'no-such-scenario', '--method', 'nmc', '--store', store], env), /split-mnist/);
+    expectUserError(cl(['run', 'no-such-scenario', '--method', 'nmc', '--store', store], env), /split-mnist-mini/);
   });
 
   it('rejects a malformed scenario file, naming the file', function () {
@@ -93,16 +93,16 @@ describe('cl CLI (child process)', function () {
   });
 
   it('rejects an impossible split override', function () {
-    expectUserError(cl(['run', 'split-mnist', '--method', 'nmc', '--increment', '3', '--store', store], env), /increment|divide/i);
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--increment', '3', '--store', store], env), /increment|divide/i);
   });
 
   it('rejects a method option that the method does not have', function () {
-    const r = cl(['run', 'split-mnist', '--method', 'nmc', '--variant', 'bogus', '--store', store], env);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--variant', 'bogus', '--store', store], env);
     expectUserError(r, /variant/);
   });
 
   it('stores secondary decision rules beside the headline (WA: unaligned head and NME)', function () {
-    const r = cl(['run', 'split-mnist', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'wa.json')], env);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'wa.json')], env);
     expect(r.code, r.stderr).to.equal(0);
     const rec = JSON.parse(r.stdout) as RunRecord;
     // No alignment after the first task, so no "unaligned" rule there; NME exists from the start.
@@ -120,7 +120,7 @@ describe('cl CLI (child process)', function () {
 
   it('stops a diverging run with a clear message and records it as failed', function () {
     const nanStore = path.join(tmp, 'nan.json');
-    const r = cl(['run', 'split-mnist', '--method', 'wa', '--lr', '1e30', '--epochs', '2', '--store', nanStore], env);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--lr', '1e30', '--epochs', '2', '--store', nanStore], env);
     expect(r.code, r.stderr).to.equal(3);
     expect(r.stderr).to.match(/^cl: error: training diverged.*--lr/m);
     expect(r.stderr, 'no stack trace').not.to.match(/\n\s+at /);
@@ -133,7 +133,7 @@ describe('cl CLI (child process)', function () {
     const corrupt = path.join(tmp, 'corrupt.json');
     fs.writeFileSync(corrupt, '{"version": 1, "records": [');
     const before = fs.readFileSync(corrupt);
-    expectUserError(cl(['run', 'split-mnist', '--method', 'nmc', '--store', corrupt], env), /corrupt\.json/);
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--store', corrupt], env), /corrupt\.json/);
     expect(fs.readFileSync(corrupt).equals(before)).to.equal(true);
   });
 
@@ -141,7 +141,7 @@ describe('cl CLI (child process)', function () {
     const killStore = path.join(tmp, 'kill.json');
     // A slow-ish run: NMC on Fashion-MNIST pixels would be too fast to catch; use the embedded
     // digits with many tiny increments and kill right after the record appears.
-    const child = spawn(process.execPath, [entry, 'run', 'split-mnist', '--method', 'nmc', '--store', killStore], {
+    const child = spawn(process.execPath, [entry, 'run', 'split-mnist-mini', '--method', 'nmc', '--store', killStore], {
       cwd: root,
       env: { ...process.env, ...env, NO_COLOR: '1' },
     });
@@ -168,7 +168,7 @@ describe('cl CLI (child process)', function () {
       const r = cl(['resume', rec.id, '--json', '--quiet', '--store', killStore], env);
       expect(r.code, r.stderr).to.equal(0);
       const done = JSON.parse(r.stdout) as RunRecord;
-      const full = JSON.parse(cl(['run', 'split-mnist', '--method', 'nmc', '--json', '--quiet', '--store', path.join(tmp, 'kill-ref.json')], env).stdout) as RunRecord;
+      const full = JSON.parse(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--json', '--quiet', '--store', path.join(tmp, 'kill-ref.json')], env).stdout) as RunRecord;
       expect(done.status).to.equal('finished');
       expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
     }
@@ -191,7 +191,7 @@ describe('cl CLI (child process)', function () {
     };
 
     before(function () {
-      const r = cl(['run', 'split-mnist', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'resume-full.json')], env);
+      const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'resume-full.json')], env);
       expect(r.code, r.stderr).to.equal(0);
       full = JSON.parse(r.stdout) as RunRecord;
     });
@@ -281,7 +281,7 @@ describe('cl CLI (child process)', function () {
 
     it('runs NMC over the shared MobileNetV2 with preprocessing inside onnxruntime (grey digits -> RGB 224)', function () {
       const model = path.join(shared!, 'models', 'mobilenetv2-int8', 'mobilenetv2-12-int8-features.onnx');
-      const r = cl(['run', 'split-mnist', '--method', 'nmc', '--backbone', `onnx:${model}#features`, '--json', '--store', store], env);
+      const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--backbone', `onnx:${model}#features`, '--json', '--store', store], env);
       expect(r.code, r.stderr).to.equal(0);
       const rec = JSON.parse(r.stdout) as RunRecord;
       expect(rec.backbone).to.deep.include({ dim: 1280, preprocessing: 'bilinear224-unit-imagenetnorm-nchw', preprocessingEngine: 'onnxruntime' });

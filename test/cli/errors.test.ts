@@ -43,9 +43,9 @@ describe('cl user errors (child process)', function () {
 
   it('reports an unknown option as one `cl: error:` line with exit 2, for every command', async function () {
     const commands: string[][] = [
-      ['run', 'split-mnist', '-m', 'nmc'],
+      ['run', 'split-mnist-mini', '-m', 'nmc'],
       ['resume', 'abc'],
-      ['compat', 'split-mnist', '--method', 'oca', '--steps', '2'],
+      ['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2'],
       ['ls'],
       ['show', 'abc'],
       ['compare'],
@@ -67,11 +67,11 @@ describe('cl user errors (child process)', function () {
 
   it('reports invalid choices, unknown commands and missing arguments the same way', async function () {
     const cases: [string[], RegExp][] = [
-      [['run', 'split-mnist', '-m', 'nmc', '--backend', 'bogus', '--store', store], /--backend.*'bogus' is invalid.*auto, tensorflow, wasm, cpu/],
+      [['run', 'split-mnist-mini', '-m', 'nmc', '--backend', 'bogus', '--store', store], /--backend.*'bogus' is invalid.*auto, tensorflow, wasm, cpu/],
       [['compare', '--forgetting', 'bogus', '--store', store], /--forgetting.*'bogus' is invalid.*max-prev/],
       [['bogus'], /unknown command 'bogus'/],
-      [['run', 'split-mnist', '-m', 'nmc', '--backbone', 'resnet:x', '--store', store], /backbone "resnet:x": unknown backbone kind "resnet"/],
-      [['run', 'split-mnist'], /required option '-m, --method <name>'/],
+      [['run', 'split-mnist-mini', '-m', 'nmc', '--backbone', 'resnet:x', '--store', store], /backbone "resnet:x": unknown backbone kind "resnet"/],
+      [['run', 'split-mnist-mini'], /required option '-m, --method <name>'/],
       [['show'], /missing required argument 'id'/],
       [['ls', 'extra'], /too many arguments/],
       [['cache'], /`cl cache` needs a command: ls, rm/],
@@ -81,9 +81,9 @@ describe('cl user errors (child process)', function () {
     cases.forEach(([args, pattern], k) => expectOneLineError(results[k], pattern, args.join(' ') || '(none)'));
     // cl sweep passes unknown options on to its runs: they are checked before any run starts.
     const sweepStore = path.join(tmp, 'sweep-db.json');
-    const sweep = await cl(['sweep', 'split-mnist', '--methods', 'nmc,wa', '--set', 'lr=abc', '--store', sweepStore, '--workers', '1'], { env });
+    const sweep = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc,wa', '--set', 'lr=abc', '--store', sweepStore, '--workers', '1'], { env });
     expectOneLineError(sweep, /run wa seed=1 lr=abc of the sweep: wa option --lr: "abc" is not a number/, 'sweep --set lr=abc');
-    const sweepOpt = await cl(['sweep', 'split-mnist', '--methods', 'nmc', '--no-such-option', '1', '--store', sweepStore], { env });
+    const sweepOpt = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--no-such-option', '1', '--store', sweepStore], { env });
     expectOneLineError(sweepOpt, /run nmc of the sweep: unknown option '--no-such-option'/, 'sweep --no-such-option');
     expect(fs.existsSync(sweepStore), 'no run started').to.equal(false);
     // Help and version are not errors.
@@ -94,16 +94,16 @@ describe('cl user errors (child process)', function () {
   it('refuses an empty --cache-dir (and --store, --data-dir) instead of writing into the current folder', async function () {
     const cwd = fs.mkdtempSync(path.join(tmp, 'cwd-'));
     for (const flag of ['--cache-dir', '--store', '--data-dir']) {
-      const args = ['run', 'split-mnist', '-m', 'nmc', '--quiet', ...(flag === '--store' ? [] : ['--store', store]), flag, ''];
+      const args = ['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', ...(flag === '--store' ? [] : ['--store', store]), flag, ''];
       expectOneLineError(await cl(args, { cwd, env }), new RegExp(`${flag} is empty`), flag);
     }
     expect(fs.readdirSync(cwd), 'nothing written into the current folder').to.deep.equal([]);
   });
 
   it('refuses a cache root that is not a folder before extracting anything', async function () {
-    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--store', store, '--cache-dir', '/dev/null']);
+    const r = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--store', store, '--cache-dir', '/dev/null']);
     expectOneLineError(r, /--cache-dir \/dev\/null is not a folder/, '--cache-dir /dev/null');
-    const e = await cl(['run', 'split-mnist', '-m', 'nmc', '--store', store], { env: { CL_CACHE_DIR: '/dev/null' } });
+    const e = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--store', store], { env: { CL_CACHE_DIR: '/dev/null' } });
     expectOneLineError(e, /cache root \/dev\/null \(CL_CACHE_DIR\) is not a folder/, 'CL_CACHE_DIR=/dev/null');
     expect(e.stderr).not.to.match(/features/);
     expect((await cl(['cache', 'ls', '--cache-dir', '/dev/null'])).code).to.equal(2);
@@ -112,10 +112,10 @@ describe('cl user errors (child process)', function () {
   it('names the file and the cause of an environment error (a file where a folder should be) instead of an internal error', async function () {
     const file = path.join(tmp, 'a-file');
     fs.writeFileSync(file, 'x');
-    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', store], { env: { CL_CACHE_DIR: path.join(file, 'sub') } });
+    const r = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', '--store', store], { env: { CL_CACHE_DIR: path.join(file, 'sub') } });
     expectOneLineError(r, /a-file/, 'cache root below a file');
     expect(r.stderr).not.to.match(/internal error/);
-    const s = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', path.join(file, 'db.json')], { env });
+    const s = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', '--store', path.join(file, 'db.json')], { env });
     expect(s.code, s.stderr).to.equal(2);
     expect(s.stderr).to.match(/^cl: error: .*a-file/m);
     expect(s.stderr).not.to.match(/internal error/);

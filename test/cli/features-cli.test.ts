@@ -43,7 +43,7 @@ describe('feature cache through cl run (child process)', function () {
     const model = path.join(tmp, 'log.onnx');
     fs.writeFileSync(model, flatFeaturesModel('Log', 28, 28)); // log of normalised pixels: NaN and -Inf
     const store = path.join(tmp, 'nan-db.json');
-    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--backbone', `onnx:${model}`, '--store', store, '--json'], { env });
+    const r = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--backbone', `onnx:${model}`, '--store', store, '--json'], { env });
     expect(r.code, r.stderr).to.equal(2);
     expect(r.stdout).to.equal('');
     expect(r.stderr).to.match(/^cl: error: backbone onnx:log@[0-9a-f]{12}#features produced \d+ non-finite values of 6272000 \(first: (NaN|-Infinity) at image 0, feature \d+\) for mnist-embedded\/train; nothing was cached$/m);
@@ -54,14 +54,14 @@ describe('feature cache through cl run (child process)', function () {
 
   it('reports and rebuilds an entry copied under another entry\'s id instead of using it', async function () {
     const store = path.join(tmp, 'copy-db.json');
-    const first = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--json', '--store', store], { env });
+    const first = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', '--json', '--store', store], { env });
     expect(first.code, first.stderr).to.equal(0);
     const pixels = JSON.parse(first.stdout) as RunRecord;
     expect(pixels.backbone.dim).to.equal(784);
     // An ONNX backbone with 1-d features (identity, then global average pooling of the one channel).
     const model = path.join(tmp, 'gap.onnx');
     fs.writeFileSync(model, identityModel(['N', 1, 28, 28], 'x', 'y'));
-    const other = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--json', '--backbone', `onnx:${model}`, '--store', store], { env });
+    const other = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', '--json', '--backbone', `onnx:${model}`, '--store', store], { env });
     expect(other.code, other.stderr).to.equal(0);
     const gap = JSON.parse(other.stdout) as RunRecord;
     expect(gap.backbone.dim).to.equal(1);
@@ -73,7 +73,7 @@ describe('feature cache through cl run (child process)', function () {
       fs.rmSync(path.join(dir, to), { recursive: true });
       fs.cpSync(path.join(dir, from), path.join(dir, to), { recursive: true });
     }
-    const again = await cl(['run', 'split-mnist', '-m', 'nmc', '--json', '--store', store], { env });
+    const again = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--json', '--store', store], { env });
     expect(again.code, again.stderr).to.equal(0);
     const rec = JSON.parse(again.stdout) as RunRecord;
     expect(rec.backbone.id).to.equal('pixels');

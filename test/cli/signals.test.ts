@@ -63,7 +63,7 @@ describe('signals during training (child process)', function () {
   for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     it(`${signal} in the middle of an epoch: exit ${code} within ${BOUND_MS / 1000} s, stored status interrupted`, async function () {
       const store = path.join(tmp, `${signal}.json`);
-      const args = ['run', 'split-mnist', '-m', 'wa', '--epochs', '30', '--batch-size', '4', '--store', store];
+      const args = ['run', 'split-mnist-mini', '-m', 'wa', '--epochs', '30', '--batch-size', '4', '--store', store];
       // The first epoch line: training runs and the record exists; the second epoch is under way.
       const r = await stopDuring(args, env, /task 1 wa epoch 1\/30/, signal);
       console.log(`      ${signal} -> exit in ${(r.ms / 1000).toFixed(2)} s (load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')})`);

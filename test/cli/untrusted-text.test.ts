@@ -44,13 +44,13 @@ describe('untrusted text on display (child process)', function () {
   });
 
   it('shows an escape-laden ONNX output name as visible escapes in run, show, ls, compare and cache ls, and keeps SVG/PNG/HTML valid', async function () {
-    const run = await cl(['run', 'split-mnist', '-m', 'nmc', '--backbone', backbone, '--store', store], { env });
+    const run = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--backbone', backbone, '--store', store], { env });
     expect(run.code, run.stderr).to.equal(0);
     expectClean(run, 'cl run');
     expect(run.stderr).to.include(SHOWN); // the stage line naming the backbone
     expect(run.stdout).to.include(SHOWN); // the record's backbone id
     // A second run on another backbone, so that compare labels its groups by backbone.
-    const pixels = await cl(['run', 'split-mnist', '-m', 'nmc', '--quiet', '--store', store], { env });
+    const pixels = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--quiet', '--store', store], { env });
     expect(pixels.code, pixels.stderr).to.equal(0);
     const listed = await cl(['ls', '--json', '--store', store], { env });
     const id = (JSON.parse(listed.stdout) as { id: string; backbone: { id: string } }[]).find((r) => r.backbone.id.includes('pwned'))!.id;
@@ -87,7 +87,7 @@ describe('untrusted text on display (child process)', function () {
   });
 
   it('shows the name as visible escapes in an error message too', async function () {
-    const r = await cl(['run', 'split-mnist', '-m', 'nmc', '--store', store, '--backbone', `${backbone.split('#')[0]}#no\u001b[2Jsuch`], { env });
+    const r = await cl(['run', 'split-mnist-mini', '-m', 'nmc', '--store', store, '--backbone', `${backbone.split('#')[0]}#no\u001b[2Jsuch`], { env });
     expect(r.code, r.stderr).to.equal(2);
     expectClean(r, 'error');
     expect(r.stderr).to.match(/^cl: error: .*no output named "no\\x1b\[2Jsuch"/m);

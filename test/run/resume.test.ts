@@ -11,7 +11,7 @@ import { markInterrupted, runExperiment, type RunEvent, type RunOptions } from '
 import { checkpointPath } from '../../src/store/checkpoints.js';
 import type { RunRecord } from '../../src/types.js';
 
-describe('run/resume from learner checkpoints (split-mnist, embedded digits)', function () {
+describe('run/resume from learner checkpoints (split-mnist-mini, embedded digits)', function () {
   this.timeout(120_000);
   let tmp: string;
   before(() => {
@@ -22,13 +22,13 @@ describe('run/resume from learner checkpoints (split-mnist, embedded digits)', f
   });
 
   const options = (store: string, method: string, methodOptions: Record<string, unknown>): RunOptions => ({
-    scenario: 'split-mnist',
+    scenario: 'split-mnist-mini',
     method,
     methodOptions,
     seed: 3,
     storePath: path.join(tmp, store),
     cacheRoot: path.join(tmp, 'cache'),
-    command: ['run', 'split-mnist', '--method', method],
+    command: ['run', 'split-mnist-mini', '--method', method],
     backend: 'wasm',
   });
 

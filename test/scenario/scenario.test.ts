@@ -49,7 +49,7 @@ describe('scenario/scenario', () => {
   it('ships the four scenarios, all valid, named after their files', () => {
     const list = listScenarios();
     const names = list.map((s) => s.name);
-    for (const n of ['split-cifar100', 'split-cifar100-b50', 'split-fashion-mnist', 'split-mnist']) expect(names).to.include(n);
+    for (const n of ['split-cifar100', 'split-cifar100-b50', 'split-fashion-mnist', 'split-mnist', 'split-mnist-mini', 'split-imagenet-r', 'split-vtab', 'split-tinyimagenet']) expect(names).to.include(n);
     for (const s of list) {
       expect(s.error, s.file).to.equal(undefined);
       expect(path.basename(s.file)).to.equal(`${s.name}.json`);
@@ -71,12 +71,13 @@ describe('scenario/scenario', () => {
   it('split-cifar100-b50 has 6 tasks; split-mnist and split-fashion-mnist are 5 pairs in natural order', () => {
     const b50 = loadScenario('split-cifar100-b50');
     expect(b50.taskClasses.map((t) => t.length)).to.deep.equal([50, 10, 10, 10, 10, 10]);
-    for (const name of ['split-mnist', 'split-fashion-mnist']) {
+    for (const name of ['split-mnist', 'split-mnist-mini', 'split-fashion-mnist']) {
       const s = loadScenario(name);
       expect(s.backbone).to.equal('pixels');
       expect(s.taskClasses).to.deep.equal([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]);
     }
-    expect(loadScenario('split-mnist').dataset).to.equal('mnist-embedded');
+    expect(loadScenario('split-mnist').dataset).to.equal('mnist');
+    expect(loadScenario('split-mnist-mini').dataset).to.equal('mnist-embedded');
   });
 
   it('applies overrides: base, increment, order', () => {
