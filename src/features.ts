@@ -48,7 +48,7 @@ export interface ScenarioFeatures {
 }
 
 /** A `features:` dataset: read, validated, checksummed; no backbone, no cache. */
-function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEvent) => void): ScenarioFeatures {
+async function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEvent) => void): Promise<ScenarioFeatures> {
   if (req.backbone !== EXTERNAL_BACKBONE) {
     throw new UserError(
       `features:${path} already holds features; a backbone ("${req.backbone}") does not apply`,
@@ -56,7 +56,7 @@ function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEv
     );
   }
   emit({ type: 'stage', message: `features ${path}` });
-  const f = readExternalFeatures(path);
+  const f = await readExternalFeatures(path);
   checkClasses(req, f.numClasses);
   emit({ type: 'stage', message: `features: train ${f.train.count} × ${f.train.dim}, test ${f.test.count} × ${f.test.dim}, ${f.numClasses} classes (sha256 ${f.checksum.slice(0, 12)})` });
   return {

@@ -18,6 +18,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
+import { describeNonFinite, firstNonFinite } from '../finite.js';
 import { yieldPoint } from '../interrupt.js';
 import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { featureCacheDir } from '../paths.js';
@@ -212,37 +213,6 @@ export interface EntryExpectation {
 type EntryCheck = { meta: FeatureCacheMeta; features: Features; why: null } | { meta: null; features: null; why: string };
 
 const bad = (why: string): EntryCheck => ({ meta: null, features: null, why });
-
-/** Values checked between two yield points. */
-const SCAN_CHUNK = 1 << 22;
-
-/**
- * First non-finite value (NaN, +Inf, -Inf) of row-major `count x dim` features, or null.
- * `v - v` is NaN exactly for NaN and +-Inf.
- */
-export async function firstNonFinite(x: Float32Array, dim: number): Promise<{ row: number; col: number; value: number; total: number } | null> {
-  let first = -1;
-  let total = 0;
-  for (let start = 0; start < x.length; start += SCAN_CHUNK) {
-    const end = Math.min(x.length, start + SCAN_CHUNK);
-    for (let i = start; i < end; i++) {
-      const v = x[i];
-      if (v - v !== 0) {
-        if (first < 0) first = i;
-        total++;
-      }
-    }
-    await yieldPoint();
-  }
-  if (first < 0) return null;
-  const d = Math.max(1, dim);
-  return { row: Math.floor(first / d), col: first % d, value: x[first], total };
-}
-
-/** `N non-finite values of M (first: NaN at image 3, feature 7)`; `row` names the first value's row. */
-function describeNonFinite(f: { row: number; col: number; value: number; total: number }, count: number, dim: number, row: (r: number) => string = (r) => `image ${r}`): string {
-  return `${f.total} non-finite value${f.total === 1 ? '' : 's'} of ${count * dim} (first: ${f.value} at ${row(f.row)}, feature ${f.col})`;
-}
 
 /** Split indices of the images an entry left out, ascending; or why its list cannot be right. */
 function leftOutImages(meta: FeatureCacheMeta, expected: EntryExpectation): number[] | string {
