@@ -26,6 +26,8 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import { yieldPoint } from '../interrupt.js';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { datasetCacheDir } from '../paths.js';
 import type { FileImageSplit, ImageSplit, ResizeRule } from '../types.js';
 
@@ -183,6 +185,8 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
     let next = start;
     const worker = async (): Promise<void> => {
       while (next < end) {
+        await yieldPoint(); // a signal stops decoding here
+        if (next >= end) break;
         const i = next++;
         const f = split.files[i];
         try {
@@ -236,6 +240,10 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
   }
 }
 
+const MEMO_TMP_SUFFIX = '.tmp';
+/** A memo temp whose owner cannot be checked (another host, an older cl) is a leftover after this. */
+const MEMO_TMP_STALE_MS = 60 * 60 * 1000;
+
 interface DigestMemo {
   root: string;
   /** rel path -> [size, mtimeMs, sha256]. */
@@ -270,6 +278,8 @@ export async function fileSplitDigest(split: FileImageSplit, cacheRoot?: string)
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < split.count) {
+      await yieldPoint(); // a signal stops hashing here
+      if (next >= split.count) break;
       const i = next++;
       const f = split.files[i];
       let st;
@@ -290,14 +300,22 @@ export async function fileSplitDigest(split: FileImageSplit, cacheRoot?: string)
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   if (changed) {
-    // Best effort: a memo that cannot be written only costs the hashing next time.
+    // Best effort: a memo that cannot be written only costs the hashing next time. The temp file is
+    // named after its owner (src/leftovers.ts): removed on the way out, or by the next writer once
+    // its owner is dead.
+    const memoDir = path.dirname(memoFile);
+    const tmp = path.join(memoDir, ownedTempName(path.basename(memoFile), MEMO_TMP_SUFFIX));
+    const release = trackTemp(tmp);
     try {
-      await fsp.mkdir(path.dirname(memoFile), { recursive: true });
-      const tmp = `${memoFile}.${process.pid}.tmp`;
+      await fsp.mkdir(memoDir, { recursive: true });
+      await sweepLeftovers(memoDir, { prefix: '', suffix: MEMO_TMP_SUFFIX, staleMs: MEMO_TMP_STALE_MS });
       await fsp.writeFile(tmp, JSON.stringify(memo));
       await fsp.rename(tmp, memoFile);
     } catch {
       // read-only cache
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    } finally {
+      release();
     }
   }
   const h = createHash('sha256');

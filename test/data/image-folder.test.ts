@@ -4,6 +4,7 @@
  * the feature cache without ever holding the whole split in memory.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { extractFeatures, listFeatureCache } from '../../src/backbones/feature-c
 import { cropGeometry, decodeChunks, decodeTarget, fileSplitDigest } from '../../src/data/decode.js';
 import { fileSplit, imageFolderClasses, listImageFolder } from '../../src/data/image-folder.js';
 import { loadDataset } from '../../src/data/index.js';
+import { hostTag, pidAlive } from '../../src/leftovers.js';
 import type { FileImageSplit, ImageDataset } from '../../src/types.js';
 import { rejectedUserError, thrownUserError } from './helpers.js';
 
@@ -239,6 +241,32 @@ describe('data/decode: images to pixels with sharp', () => {
     await writeImage(f, 4, 4, 2);
     fs.utimesSync(f, before.atime, new Date(before.mtimeMs + 5000));
     expect(await fileSplitDigest(split, cache)).to.not.equal(d1);
+  });
+
+  it('the digest memo is written through an owner-named temp: a dead writer\'s temp is removed, none of ours is left', async () => {
+    const dir = path.join(root, 'memo');
+    const cache = path.join(root, 'memo-cache');
+    const f = path.join(dir, 'a.png');
+    await writeImage(f, 4, 4, 1);
+    const split = fileSplit(dir, [{ path: f, rel: 'a.png', label: 0 }], 'none', false);
+    await fileSplitDigest(split, cache);
+    const memoDir = path.join(cache, 'datasets', 'file-digests');
+    const [memo] = fs.readdirSync(memoDir);
+    expect(memo).to.match(/^[0-9a-f]{24}\.json$/);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+    expect(pidAlive(dead)).to.equal(false);
+    const orphan = `${memo}~${hostTag()}~${dead}~deadbeef.tmp`;
+    const oldStyle = `${memo}.12345.tmp`; // an older cl's name: no owner to check, removed once an hour old
+    const recent = `${memo}.23456.tmp`;
+    for (const n of [orphan, oldStyle, recent]) fs.writeFileSync(path.join(memoDir, n), '{');
+    const hourAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    fs.utimesSync(path.join(memoDir, oldStyle), hourAgo, hourAgo);
+    // A changed file: the memo is rewritten (and the folder swept).
+    await writeImage(f, 4, 4, 2);
+    fs.utimesSync(f, new Date(), new Date(Date.now() + 5000));
+    await fileSplitDigest(split, cache);
+    expect(fs.readdirSync(memoDir).sort()).to.deep.equal([memo, recent].sort());
+    expect(JSON.parse(fs.readFileSync(path.join(memoDir, memo), 'utf8')).files['a.png'][1]).to.equal(fs.statSync(f).mtimeMs);
   });
 });
 
