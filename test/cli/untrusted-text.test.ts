@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { cl, requireBuild, type ClResult } from './child.js';
 import { flatFeaturesModel } from '../backbones/tiny-onnx.js';
 
@@ -81,6 +82,44 @@ describe('untrusted text on display (child process)', function () {
     expect(RAW_CONTROL.test(svgText)).to.equal(false);
     expect(svgText).to.include('pwned');
     expect(fs.readFileSync(png).subarray(1, 4).toString()).to.equal('PNG');
+    const htmlText = fs.readFileSync(html, 'utf8');
+    expect(RAW_CONTROL.test(htmlText.replace(/<script>[\s\S]*?<\/script>/, ''))).to.equal(false);
+    expect(htmlText).to.include('pwned');
+  });
+
+  it('shows escape-laden class folder and image file names of an image folder as visible escapes (run, error, show, compare --html)', async function () {
+    const CLASS = 'ro\u001b]0;pwned\u0007se';
+    const BAD = 'b\u001b[2Jad.png';
+    const dir = path.join(tmp, 'folder');
+    for (const [split, n] of [['train', 2], ['test', 1]] as const) {
+      for (const [c, name] of ['daisy', CLASS].entries()) {
+        fs.mkdirSync(path.join(dir, split, name), { recursive: true });
+        for (let i = 0; i < n; i++) {
+          const px = Buffer.alloc(4 * 4 * 3, c === 0 ? 30 + i : 220 - i);
+          await sharp(px, { raw: { width: 4, height: 4, channels: 3 } }).png().toFile(path.join(dir, split, name, `${i}.png`));
+        }
+      }
+    }
+    fs.writeFileSync(path.join(dir, 'train', 'daisy', BAD), 'not an image');
+    const st = path.join(tmp, 'folder-db.json');
+    const args = ['run', `imagefolder:${dir}`, '--increment', '1', '-m', 'nmc', '--backbone', 'pixels', '--resize', 'none', '--store', st];
+    const strict = await cl(args, { env });
+    expect(strict.code, strict.stderr).to.equal(2);
+    expectClean(strict, 'unreadable image error');
+    expect(strict.stderr).to.match(/^cl: error: cannot decode image .*daisy\/b\\x1b\[2Jad\.png/m);
+    const run = await cl([...args, '--skip-bad-images'], { env });
+    expect(run.code, run.stderr).to.equal(0);
+    expectClean(run, 'cl run imagefolder');
+    expect(run.stderr).to.include('daisy/b\\x1b[2Jad.png'); // the stage line naming the image left out
+    const id = (JSON.parse((await cl(['ls', '--json', '--store', st], { env })).stdout) as { id: string }[])[0].id;
+    const html = path.join(tmp, 'folder.html');
+    const [show, cmp] = await Promise.all([cl(['show', id, '--store', st], { env }), cl(['compare', '--store', st, '--html', html], { env })]);
+    for (const [what, r] of [['show', show], ['compare --html', cmp]] as const) {
+      expect(r.code, `${what}: ${r.stderr}`).to.equal(0);
+      expectClean(r, what);
+    }
+    expect(show.stdout).to.include('1 ro\\x1b]0;pwned\\x07se'); // the class name in the per-increment table
+    expect(show.stdout).to.include('train/daisy/b\\x1b[2Jad.png'); // the image left out
     const htmlText = fs.readFileSync(html, 'utf8');
     expect(RAW_CONTROL.test(htmlText.replace(/<script>[\s\S]*?<\/script>/, ''))).to.equal(false);
     expect(htmlText).to.include('pwned');
