@@ -182,6 +182,7 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
   const decodeChunk = async (start: number): Promise<DecodedChunk> => {
     const end = Math.min(split.count, start + chunkSize);
     const results: ({ data: Buffer; width: number; height: number } | null)[] = new Array(end - start).fill(null);
+    const bad: BadImage[] = [];
     let next = start;
     const worker = async (): Promise<void> => {
       while (next < end) {
@@ -193,11 +194,14 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
           results[i - start] = await decodeFile(sharp, f.path, t);
         } catch (e) {
           if (!split.skipBadImages) throw new UserError(`cannot decode image ${f.path}: ${reason(e)}`, BAD_HINT);
-          opts.onBad?.({ index: i, file: f.rel, error: reason(e) });
+          bad.push({ index: i, file: f.rel, error: reason(e) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, end - start) }, worker));
+    // Decodes finish in any order; report skipped files in listing order so records are reproducible.
+    bad.sort((a, b) => a.index - b.index);
+    for (const b of bad) opts.onBad?.(b);
     const kept: number[] = [];
     for (let i = start; i < end; i++) if (results[i - start]) kept.push(i);
     let height: number;
