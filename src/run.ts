@@ -90,7 +90,7 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
   const backboneSpec = opts.backbone ?? scenario.backbone;
 
   // The explicit keys come last: opts.backbone may be undefined (= the scenario's).
-  const { train, test, backbone: backboneInfo, data } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit);
+  const { train, test, backbone: backboneInfo, data } = await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec, scenario }, emit);
 
   const ctx = { seed: opts.seed, dim: train.dim, numClasses: scenario.numClasses };
   const learner = method.create(methodOptions, ctx);

@@ -51,15 +51,16 @@ const SPEC_KINDS: Record<string, SpecKind> = {
   ),
 };
 
+/** The spec forms on one line: `pixels | onnx:<path-or-URL>[#output] | ... | named backbones: ...`. */
 function acceptedForms(): string {
   const rows = Object.values(SPEC_KINDS);
-  const forms = rows.filter((k) => !k.named).map((k) => `  ${k.usage}`);
+  const forms = rows.filter((k) => !k.named).map((k) => k.usage.split(/\s+/)[0]);
   const names = rows.filter((k) => k.named).map((k) => k.usage.split(' ')[0]);
-  return `${forms.join('\n')}\n  named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
+  return `${forms.join(' | ')} | named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
 }
 
 function badSpec(spec: string, what: string): UserError {
-  return new UserError(`backbone "${spec}": ${what}`, `accepted forms:\n${acceptedForms()}`);
+  return new UserError(`backbone "${spec}": ${what}`, `accepted forms: ${acceptedForms()}`);
 }
 
 /** Split a spec string into kind, target and `#output`. Unknown kinds throw a UserError listing the accepted forms. */

@@ -7,6 +7,7 @@ import { METHODS } from '../learners/index.js';
 import { listScenarios } from '../scenario/scenario.js';
 import { optionFlag, optionsSchema, placeholder } from '../options.js';
 import { action } from './common.js';
+import { printableDeep } from '../report/printable.js';
 
 export function register(program: Command): void {
   program
@@ -14,7 +15,8 @@ export function register(program: Command): void {
     .description('list the shipped scenarios')
     .action(
       action(async () => {
-        for (const s of await listScenarios()) {
+        // Scenario files are user files: their text is shown through printable.
+        for (const s of printableDeep(listScenarios())) {
           process.stdout.write(`${chalk.bold(s.name.padEnd(24))} ${s.dataset.padEnd(15)} ${s.split.padEnd(12)} order ${String(s.order).padEnd(12)} backbone ${s.backbone}\n`);
           if (s.description) process.stdout.write(chalk.dim(`${''.padEnd(25)}${s.description}\n`));
         }

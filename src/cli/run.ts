@@ -15,6 +15,7 @@ import { getRun, openStore } from '../store/store.js';
 import { action, storePath } from './common.js';
 import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
 import { addOptionFlags, givenFlags, methodArgument } from './flags.js';
+import { printable } from '../report/printable.js';
 
 /**
  * The `run` command's arguments and options (without its action), on `program`. `argv` is the
@@ -72,7 +73,7 @@ function runOptionsFrom(scenario: string, self: Command): RunOptions {
 async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean }): Promise<void> {
   const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(out.quiet), async (id, why) => {
     await markInterrupted(runOpts.storePath, id, why);
-    process.stderr.write(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`);
+    process.stderr.write(printable(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`, { keepNewlines: true }));
   });
   if (out.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stdout.write(`${renderRun(record)}\n`);
@@ -116,17 +117,28 @@ export function register(program: Command): void {
   );
 }
 
+/**
+ * Parse a `cl run` argument list (`['run', <scenario>, ...options]`) into RunOptions exactly as
+ * `cl run` would, without running it. Throws the parse error (commander's, or a UserError of an
+ * option parser); null when the list is not a run.
+ */
+export async function parseRunArgs(argv: string[]): Promise<RunOptions | null> {
+  const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  const cmd = defineRun(parser, argv.slice(1));
+  let parsed: RunOptions | null = null;
+  cmd.action((scenario: string, _opts: Record<string, unknown>, self: Command) => {
+    parsed = { ...runOptionsFrom(scenario, self), command: argv };
+  });
+  await parser.parseAsync(argv, { from: 'user' });
+  return parsed;
+}
+
 /** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
 async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
   if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
-  const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  const cmd = defineRun(parser, run.command.slice(1));
-  let parsed: RunOptions | null = null;
-  cmd.action((scenario: string, _opts: Record<string, unknown>, self: Command) => {
-    parsed = { ...runOptionsFrom(scenario, self), command: run.command };
-  });
+  let parsed: RunOptions | null;
   try {
-    await parser.parseAsync(run.command, { from: 'user' });
+    parsed = await parseRunArgs(run.command);
   } catch (e) {
     throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
   }

@@ -159,7 +159,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   const f0 = performance.now();
   const features =
     opts.features ??
-    (await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit));
+    (await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec, scenario }, emit));
   const featuresMs = performance.now() - f0;
   const { train, test } = features;
   if (train.dim !== test.dim) throw new Error(`train features have dim ${train.dim}, test features ${test.dim}`);

@@ -264,7 +264,7 @@ export class HeadLearner implements Learner {
     this.records.push(record);
 
     // Exemplars for the new classes (herding on normalised features; old classes: prefix cut).
-    this.memory?.update(exp.classes, data, memoryRng);
+    await this.memory?.update(exp.classes, data, memoryRng);
   }
 
   private prepare(exp: Experience): Features {

@@ -8,6 +8,7 @@ import chalk from 'chalk';
 import { COMPAT_METRICS, METRIC_LABELS, type CompatMetric, type CompatRecord } from '../compat/record.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
+import { printable, printableDeep } from './printable.js';
 
 const kv = (k: string, v: string): string => `  ${chalk.dim(k.padEnd(9))} ${v}`;
 
@@ -112,7 +113,8 @@ function upgradeSummary(r: CompatRecord): string {
 }
 
 /** Everything `cl show <id>` prints about one compatibility run. */
-export function renderCompat(record: CompatRecord): string {
+export function renderCompat(raw: CompatRecord): string {
+  const record = printableDeep(raw);
   const parts = [header(record)];
   if (record.versions.length > 0) {
     parts.push(versionsTable(record));
@@ -131,7 +133,9 @@ export function renderCompat(record: CompatRecord): string {
 }
 
 /** One `cl ls` row for a compat record: id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
-export function renderCompatListLine(record: CompatRecord, status: string = record.status): string[] {
+export function renderCompatListLine(raw: CompatRecord, rawStatus: string = raw.status): string[] {
+  const record = printableDeep(raw);
+  const status = printable(rawStatus);
   const colour = status === 'finished' ? chalk.green : status === 'running' ? chalk.yellow : chalk.red;
   return [
     record.id.slice(0, 8),

@@ -3,13 +3,15 @@
  * relearning every stored task. One file per run beside the results store
  * (`<store>.checkpoints/<run id>.json`), replaced atomically after every stored increment and
  * removed when the run finishes. Each carries a SHA-256 of its content, so a file changed after it
- * was written (by hand, by a bad disk) is refused. A checkpoint is only a shortcut: resume
- * (src/resume.ts) checks that the restored learner reproduces the last stored increment and its
- * learner state exactly, and replays the tasks when it does not.
+ * was written (by hand, by a bad disk) is refused. Temp files of writers that died are removed by
+ * the next writer (leftovers.ts). A checkpoint is only a shortcut: resume (src/resume.ts) checks
+ * that the restored learner reproduces the last stored increment and its learner state exactly,
+ * and replays the tasks when it does not.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
@@ -34,20 +36,40 @@ export function checkpointDigest(c: Content): string {
   return createHash('sha256').update(JSON.stringify({ run: c.run, task: c.task, method: c.method, state: c.state })).digest('hex');
 }
 
-/** Write (replace) the checkpoint of a run: temp file, fsync, rename. */
+/** A temp file older than this without a live owner on this host is a leftover (writes take milliseconds). */
+const STALE_TMP_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+/** Once per process and folder: remove temp files of writers that died (see leftovers.ts). */
+async function sweepOnce(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
+}
+
+/** Write (replace) the checkpoint of a run: temp file (named after its owner), fsync, rename. */
 export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
   const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(content), ...content };
   const file = checkpointPath(storePath, ck.run);
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
+  await sweepOnce(path.dirname(file));
+  const tmp = ownedTempName(file, '.tmp');
+  const release = trackTemp(tmp);
   try {
-    await fh.writeFile(JSON.stringify(ck));
-    await fh.sync();
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify(ck));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
   } finally {
-    await fh.close();
+    release();
   }
-  await fsp.rename(tmp, file);
 }
 
 /** The run's checkpoint, or null with the reason when there is none or it cannot be read. */
@@ -75,5 +97,6 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
 export async function removeCheckpoint(storePath: string, runId: string): Promise<void> {
   const file = checkpointPath(storePath, runId);
   await fsp.rm(file, { force: true });
+  await sweepOnce(path.dirname(file));
   await fsp.rmdir(path.dirname(file)).catch(() => undefined); // fails while other checkpoints remain
 }
