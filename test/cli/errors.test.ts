@@ -82,7 +82,7 @@ describe('cl user errors (child process)', function () {
     // cl sweep passes unknown options on to its runs: they are checked before any run starts.
     const sweepStore = path.join(tmp, 'sweep-db.json');
     const sweep = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc,wa', '--set', 'lr=abc', '--store', sweepStore, '--workers', '1'], { env });
-    expectOneLineError(sweep, /run wa seed=1 lr=abc of the sweep: wa option --lr: "abc" is not a number/, 'sweep --set lr=abc');
+    expectOneLineError(sweep, /run wa seed=1 lr=abc of the sweep: wa --lr must be a number > 0, got "abc"/, 'sweep --set lr=abc');
     const sweepOpt = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--no-such-option', '1', '--store', sweepStore], { env });
     expectOneLineError(sweepOpt, /run nmc of the sweep: unknown option '--no-such-option'/, 'sweep --no-such-option');
     expect(fs.existsSync(sweepStore), 'no run started').to.equal(false);
