@@ -6,6 +6,7 @@
  *   head.ts       wa and replay learning vs single-threaded PyTorch
  *   retrieval.ts  one 10,000 × 10,000 compatibility cell vs numpy
  *   vit.ts        the default backbone's cost (ViT-B/16 float32 and int8, random weights) — with --full
+ *   imagefolder.ts image-folder decoding (CIFAR-100 as PNGs, CL_CIFAR_PNG; no reference)
  * The default run is kept short (wa/replay at 4 epochs); `npm run bench -- --full` runs the issue's
  * settings (wa/replay at the default 40 epochs, more rounds) and the ViT benchmark (~15-30 min on 2
  * cores). References that are not installed are skipped with a message (test/bench/ref/python.ts).
@@ -24,11 +25,17 @@ const benches: [string, string[]][] = [
   ['head.ts', full ? ['--epochs', '40', '--rounds', '2'] : ['--epochs', '4']],
   ['retrieval.ts', ['--rounds', full ? '5' : '3']],
   ...(full ? [['vit.ts', ['--images', '32', '--rounds', '3']] as [string, string[]]] : []),
+  // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)
+  ['imagefolder.ts', [process.env.CL_CIFAR_PNG ?? '']],
 ];
 let failed = 0;
 for (const [file, args] of benches) {
-  if (file === 'extract.ts' && !process.env.CL_SHARED_DIR) {
+  if ((file === 'extract.ts' || file === 'imagefolder.ts') && !process.env.CL_SHARED_DIR) {
     console.log(`== ${file}: skipped (set CL_SHARED_DIR to the folder holding datasets/ and models/)`);
+    continue;
+  }
+  if (file === 'imagefolder.ts' && !process.env.CL_CIFAR_PNG) {
+    console.log(`== ${file}: skipped (write CIFAR-100 as PNGs with test/bench/cifar-png.ts and set CL_CIFAR_PNG to that folder)`);
     continue;
   }
   console.log(`== ${file} ${args.join(' ')}`);
