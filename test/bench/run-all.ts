@@ -11,7 +11,8 @@
  * settings (wa/replay at the default 40 epochs, more rounds) and the ViT benchmark (~15-30 min on 2
  * cores). References that are not installed are skipped with a message (test/bench/ref/python.ts).
  * Real-data benchmarks read the shared datasets/models through CL_SHARED_DIR, like the tests;
- * without it the learner benchmarks use synthetic features of the same shape.
+ * without it the learner benchmarks use synthetic features of the same shape. The figures, with
+ * their commands and load averages, are recorded in docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
