@@ -6,6 +6,7 @@
  */
 import chalk from 'chalk';
 import { COMPAT_METRICS, METRIC_LABELS, type CompatMetric, type CompatRecord } from '../compat/record.js';
+import { entryOf, isCompatEntry, type CompatEntry } from '../store/entries.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
 
@@ -131,22 +132,29 @@ export function renderCompat(record: CompatRecord): string {
 }
 
 /** One `cl ls` row for a compat record: id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
-export function renderCompatListLine(record: CompatRecord, status: string = record.status): string[] {
+/** One `cl ls` line of a compatibility job, from its index entry (no record is read). */
+export function renderCompatListLine(entry: CompatEntry, status: string = entry.status): string[] {
   const colour = status === 'finished' ? chalk.green : status === 'running' ? chalk.yellow : chalk.red;
   return [
-    record.id.slice(0, 8),
-    record.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    entry.id.slice(0, 8),
+    entry.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
     colour(status),
-    `${record.scenario.name} ${chalk.dim(`compat ${record.steps} steps`)}`,
-    `${record.method}${record.method === 'oca' && record.methodOptions.ortho !== 'expm' ? ` (T⊥ ${record.methodOptions.ortho})` : ''}`,
-    record.backbone.id,
-    `AC ${record.ac.top1 === null ? '–' : formatNumber(record.ac.top1, 2)}`,
-    `AM ${record.am.mAP === null ? '–' : formatNumber(record.am.mAP)}`,
-    `${record.versions.length}/${record.steps}`,
+    `${entry.scenario.name} ${chalk.dim(`compat ${entry.steps} steps`)}`,
+    `${entry.method}${entry.method === 'oca' && entry.ortho !== null && entry.ortho !== 'expm' ? ` (T⊥ ${entry.ortho})` : ''}`,
+    entry.backbone.id,
+    `AC ${entry.acTop1 === null ? '–' : formatNumber(entry.acTop1, 2)}`,
+    `AM ${entry.amMap === null ? '–' : formatNumber(entry.amMap)}`,
+    `${entry.versionsDone}/${entry.steps}`,
   ];
+}
+
+function compatEntry(record: CompatRecord): CompatEntry {
+  const e = entryOf(record, 0);
+  if (!isCompatEntry(e)) throw new Error(`record ${record.id} is not a compat record`);
+  return e;
 }
 
 /** A plain one-line summary of a compat record (for logs and lists outside a table). */
 export function compatListLine(record: CompatRecord, status: string = record.status): string {
-  return renderCompatListLine(record, status).join('  ');
+  return renderCompatListLine(compatEntry(record), status).join('  ');
 }

@@ -4,6 +4,7 @@
  * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
  */
 import chalk from 'chalk';
+import type { RunEntry } from '../store/entries.js';
 import type { RunRecord } from '../types.js';
 import { renderChart } from './chart.js';
 import { accuracyColour, textOn } from './colour.js';
@@ -155,16 +156,15 @@ export function renderRun(record: RunRecord): string {
 }
 
 export interface RunListOptions {
-  /** Status to display (e.g. the store's effectiveStatus, which spots dead "running" runs); default record.status. */
-  statusOf?: (record: RunRecord) => string;
+  /** Status to display (e.g. the store's effectiveStatus, which spots dead "running" runs); default entry.status. */
+  statusOf?: (entry: RunEntry) => string;
 }
 
-/** The `cl ls` table: one line per run, newest last as given. */
-export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): string {
-  if (records.length === 0) return 'no runs in the store\n';
-  const statusOf = opts.statusOf ?? ((r: RunRecord) => r.status);
-  const rows = records.map((r) => {
-    const s = runSummary(r);
+/** The `cl ls` table from the store's index entries (no record is read): one line per run, in the order given. */
+export function renderRunList(entries: RunEntry[], opts: RunListOptions = {}): string {
+  if (entries.length === 0) return 'no runs in the store\n';
+  const statusOf = opts.statusOf ?? ((r: RunEntry) => r.status);
+  const rows = entries.map((r) => {
     const st = statusOf(r);
     const colour = st === 'finished' ? chalk.green : st === 'running' ? chalk.yellow : chalk.red;
     return [
@@ -174,9 +174,9 @@ export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): 
       `${r.scenario.name} ${chalk.dim(r.scenario.split)}`,
       r.method,
       r.backbone.id,
-      formatNumber(s?.finalAccuracy),
-      formatNumber(s?.averageIncrementalAccuracy),
-      `${r.increments.length}/${plannedTasks(r)}`,
+      formatNumber(r.finalAccuracy),
+      formatNumber(r.averageIncrementalAccuracy),
+      `${r.tasksDone}/${r.scenario.tasks}`,
     ];
   });
   const head = ['id', 'created (UTC)', 'status', 'scenario', 'method', 'backbone', 'A_T %', 'Ā %', 'tasks'];

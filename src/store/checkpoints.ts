@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { naming, storeIoError } from './fsio.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
@@ -23,19 +24,27 @@ export function checkpointPath(storePath: string, runId: string): string {
   return path.join(`${path.resolve(storePath)}.checkpoints`, `${runId}.json`);
 }
 
-/** Write (replace) the checkpoint of a run: temp file, fsync, rename. */
+/**
+ * Write (replace) the checkpoint of a run: temp file, fsync, rename. A failed write (a full disk)
+ * leaves no temp file; environment errors name the file and the cause (docs/store.md).
+ */
 export async function writeCheckpoint(storePath: string, ck: Omit<Checkpoint, 'format' | 'version'>): Promise<void> {
   const file = checkpointPath(storePath, ck.run);
-  await fsp.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
   try {
-    await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
-    await fh.sync();
-  } finally {
-    await fh.close();
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw storeIoError(naming(file, e), 'write', path.resolve(storePath), file);
   }
-  await fsp.rename(tmp, file);
 }
 
 /** The run's checkpoint, or null with the reason when there is none or it cannot be read. */
