@@ -236,11 +236,11 @@ export class Store {
     return rev;
   }
 
-  /** Resolve an exact id or a unique prefix to an id (UserError when unknown or ambiguous). */
-  private async resolve(idOrPrefix: string): Promise<string> {
+  /** The newest revision of an exact id or a unique prefix (UserError when unknown or ambiguous). */
+  private async resolve(idOrPrefix: string): Promise<Revision> {
     if (ID_PATTERN.test(idOrPrefix)) {
       const r = await this.revision(idOrPrefix);
-      if (r && !r.deleted) return idOrPrefix;
+      if (r && !r.deleted) return r;
     }
     const candidates = idOrPrefix ? [...(await this.records.all()).keys()].filter((id) => id.startsWith(idOrPrefix)) : [];
     const live: Revision[] = [];
@@ -248,7 +248,7 @@ export class Store {
       const r = await this.revision(id);
       if (r && !r.deleted) live.push(r);
     }
-    if (live.length === 1) return live[0].id;
+    if (live.length === 1) return live[0];
     if (live.length === 0) {
       throw new UserError(`no record "${idOrPrefix}" in results store ${this.path}`, 'run `cl ls` to see the stored ids');
     }
@@ -300,9 +300,10 @@ export class Store {
    */
   async update<R extends RecordBase = StoredRecord>(idOrPrefix: string, mutate: (record: R) => void): Promise<R> {
     return this.io('write', async () => {
-      const id = await this.resolve(idOrPrefix);
+      const first = await this.resolve(idOrPrefix);
+      const id = first.id;
       for (let attempt = 0; ; attempt++) {
-        const cur = await this.revision(id);
+        const cur = attempt === 0 ? first : await this.revision(id);
         if (!cur || cur.deleted) throw new UserError(`no record "${id}" in results store ${this.path}`, 'run `cl ls` to see the stored ids');
         if (cur.value === null) throw new MalformedRecordError(id, cur.problem ?? 'unreadable', this.path);
         const record = cur.value as R;
@@ -330,10 +331,8 @@ export class Store {
   /** One record as stored, whether or not it is well formed (for `cl show --json` of a damaged record). */
   async inspect(idOrPrefix: string): Promise<{ id: string; file: string; record: unknown; problem: string | null }> {
     return this.io('read', async () => {
-      const id = await this.resolve(idOrPrefix);
-      const r = await this.revision(id);
-      if (!r || r.deleted) throw new UserError(`no record "${id}" in results store ${this.path}`, 'run `cl ls` to see the stored ids');
-      return { id, file: r.file, record: r.value, problem: r.problem };
+      const r = await this.resolve(idOrPrefix);
+      return { id: r.id, file: r.file, record: r.value, problem: r.problem };
     });
   }
 
@@ -376,9 +375,10 @@ export class Store {
   /** Delete one record (exact id or unique prefix); returns it. */
   async remove(idOrPrefix: string): Promise<RecordBase> {
     return this.io('write', async () => {
-      const id = await this.resolve(idOrPrefix);
+      const first = await this.resolve(idOrPrefix);
+      const id = first.id;
       for (let attempt = 0; ; attempt++) {
-        const cur = await this.revision(id);
+        const cur = attempt === 0 ? first : await this.revision(id);
         if (!cur || cur.deleted) throw new UserError(`no record "${id}" in results store ${this.path}`);
         const rev = await this.publish(id, cur, JSON.stringify({ id, deletedAt: new Date().toISOString() }), true);
         if (rev !== null) {
