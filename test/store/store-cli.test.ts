@@ -164,7 +164,8 @@ describe('store through the CLI: malformed records, non-stores, environment erro
     expect(made.code, made.stderr).to.equal(0);
     const rec = JSON.parse(made.stdout) as RunRecord;
     fs.chmodSync(dir, 0o555);
-    for (const sub of ['', '.d', '.d/records', '.d/index', '.d/tmp']) fs.chmodSync(`${file}${sub}`, sub === '' ? 0o444 : 0o555);
+    const parts = ['', '.d', '.d/records', '.d/index', '.d/tmp'].filter((sub) => fs.existsSync(`${file}${sub}`));
+    for (const sub of parts) fs.chmodSync(`${file}${sub}`, sub === '' ? 0o444 : 0o555);
     const cache = path.join(tmp, 'cache-other');
     fs.mkdirSync(cache, { mode: 0o777 });
     fs.chmodSync(cache, 0o777);
@@ -186,7 +187,7 @@ describe('store through the CLI: malformed records, non-stores, environment erro
       expectUserError(run(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', path.join(dir, 'new.json')]), /cannot write results store .*new\.json.*: permission denied \(EACCES\)/);
     } finally {
       fs.chmodSync(dir, 0o755);
-      for (const sub of ['', '.d', '.d/records', '.d/index', '.d/tmp']) fs.chmodSync(`${file}${sub}`, sub === '' ? 0o644 : 0o755);
+      for (const sub of parts) fs.chmodSync(`${file}${sub}`, sub === '' ? 0o644 : 0o755);
     }
   });
 
