@@ -112,8 +112,11 @@ export async function publishExclusive(tmp: string, target: string, durable = tr
   try {
     await fsp.link(tmp, target);
   } catch (e) {
-    if (errCode(e) === 'EEXIST') return false;
-    throw e;
+    if (errCode(e) !== 'EEXIST') throw e;
+    // NFS may answer a retransmitted, successful link with EEXIST: then the temp file has two
+    // names (the classic check of NFS lock files). Otherwise the name was someone else's.
+    const st = await fsp.stat(tmp).catch(() => null);
+    if (!st || st.nlink < 2) return false;
   } finally {
     await fsp.rm(tmp, { force: true });
   }

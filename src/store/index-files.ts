@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { DeletedEntry, IndexEntry } from './entries.js';
-import { createExclusive, errCode, fsyncDir, naming } from './fsio.js';
+import { createExclusive, errCode, naming } from './fsio.js';
 
 export type IndexLine = IndexEntry | DeletedEntry;
 
@@ -107,6 +107,8 @@ export class IndexFiles {
   /**
    * Append to our own log of the current generation (opened per write: no handle stays open). On
    * failure (a full disk) the file is cut back to where it was, so no partial line stays behind.
+   * Not fsynced: the index is a cache of the record files (which are), and a line lost to a power
+   * cut shows as an entry older than its record, which every read repairs (Store.reconcile).
    */
   private async write(text: string): Promise<void> {
     const file = this.logName(this.log!.gen);
@@ -115,14 +117,12 @@ export class IndexFiles {
     try {
       size = (await fh.stat()).size;
       await fh.write(text);
-      if (this.durable) await fh.datasync();
     } catch (e) {
       if (size >= 0) await fh.truncate(size).catch(() => undefined);
       throw naming(file, e);
     } finally {
       await fh.close().catch(() => undefined);
     }
-    if (size === 0 && this.durable) await fsyncDir(this.dir);
   }
 
   /** Append index lines (durably). See the file comment for how this survives a concurrent compaction. */

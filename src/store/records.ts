@@ -113,16 +113,13 @@ export class RecordFiles {
     }
     const revs = await this.revisions(id);
     // The newest revision can only grow: if ours is the newest now, nothing newer existed before.
-    if (revs[revs.length - 1] === rev || (await builtOnOurs())) return 'ok';
+    if (revs[revs.length - 1] === rev || (await builtOnOurs())) {
+      // The revisions before ours are superseded.
+      for (const r of revs) if (r < rev) await fsp.rm(this.fileOf(id, r), { force: true }).catch(() => undefined);
+      return 'ok';
+    }
     await fsp.rm(target, { force: true });
     return 'conflict';
-  }
-
-  /** Delete the revisions of `id` older than `rev` (they are superseded). */
-  async prune(id: string, rev: number): Promise<void> {
-    for (const r of await this.revisions(id)) {
-      if (r < rev) await fsp.rm(this.fileOf(id, r), { force: true }).catch(() => undefined);
-    }
   }
 
   /** Every id on disk with its newest revision (one directory listing per shard; no file is read). */

@@ -218,22 +218,17 @@ export class Store {
   private async publish(id: string, parent: Revision | null, body: string, deleted = false): Promise<number | null> {
     const rev = parent ? parent.rev + 1 : 1;
     const nonce = randomBytes(5).toString('hex');
-    const chain = [...(parent?.chain ?? []), nonce];
+    // chain[k] is the nonce of revision k+1 (a file edited by hand may have lost it: '-').
+    const chain = [...Array.from({ length: rev - 1 }, (_, k) => parent?.chain[k] ?? '-'), nonce];
     const meta = JSON.stringify({ rev, chain: chain.join('.'), ...(deleted ? { deleted: true } : {}) });
     await this.opts.beforePublish?.('record', this.records.fileOf(id, rev));
     const res = await this.records.create(id, rev, `${meta}\n${body}`, async () => {
-      // Someone published a newer revision right after ours: was it built on ours (then ours
-      // counted), or did we publish into the free slot of a revision that had been superseded?
-      for (;;) {
-        const newest = await this.revision(id);
-        if (!newest || newest.rev <= rev) return newest?.rev === rev;
-        if (newest.chain.length >= rev) return newest.chain[rev - 1] === nonce;
-        return false;
-      }
+      // A newer revision exists right after ours: was it built on ours (then ours counted), or did
+      // we publish into the freed slot of a revision that had been superseded (then ours is stale)?
+      const newest = await this.revision(id);
+      return newest !== null && newest.chain[rev - 1] === nonce;
     });
-    if (res !== 'ok') return null;
-    await this.records.prune(id, rev);
-    return rev;
+    return res === 'ok' ? rev : null;
   }
 
   /** The newest revision of an exact id or a unique prefix (UserError when unknown or ambiguous). */

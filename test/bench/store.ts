@@ -9,11 +9,12 @@
  * empty one, interleaved; (2) end to end, `cl run` into the big store minus `cl run` into an empty
  * store, alternating, median of 3 each.
  *
- * Run: npx tsx test/bench/store.ts [--sizes 1000,10000] [--record run.json] [--dir DIR] [--keep]
+ * Run: npx tsx test/bench/store.ts [--sizes 1000,10000] [--record run.json] [--dir DIR] [--keep] [--reuse]
  *   --record   a run record as `cl run split-cifar100 --method nmc --json` prints it; without it the
  *              record is made by that command (needs CL_SHARED_DIR and the feature cache; ~15 s
  *              when the CIFAR-100 MobileNetV2 features are cached, minutes otherwise)
  *   --dir      where the stores go (default: a temp folder; 100,000 records take ~2.5 GB)
+ *   --keep     leave the stores there; --reuse measures stores a --keep run left instead of generating them
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,6 +35,8 @@ function arg(name: string): string | undefined {
 }
 const sizes = (arg('--sizes') ?? '1000,10000').split(',').map(Number);
 const keep = process.argv.includes('--keep');
+/** Measure stores left by an earlier --keep run instead of generating them again. */
+const reuse = process.argv.includes('--reuse');
 const base = arg('--dir') ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cl-bench-store-'));
 fs.mkdirSync(base, { recursive: true });
 if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
@@ -112,10 +115,11 @@ const inc = (task: number): RunRecord['increments'][number] => ({
   evalMs: 10,
 });
 
-/** The store calls of a 5-task run, timed in-process (ms). */
-async function runCalls(file: string, template: RunRecord): Promise<number> {
+/** The store calls of a 5-task run, timed in-process: wall and CPU ms. */
+async function runCalls(file: string, template: RunRecord, durable: boolean): Promise<{ ms: number; cpuMs: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const store = await openStore(file);
+  const store = await openStore(file, { durable });
   const id = newRunId();
   const now = new Date().toISOString();
   await store.insert({ ...template, id, createdAt: now, updatedAt: now, status: 'running', pid: process.pid, host: os.hostname(), increments: [], summary: undefined });
@@ -131,7 +135,24 @@ async function runCalls(file: string, template: RunRecord): Promise<number> {
   };
   await finishRun(store, id, summary);
   await getRun(store, id);
-  return performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
+}
+
+/** This disk's latency of a 20 KB write + fsync (ms, median of 21): what every durable write pays at least once. */
+function fsyncLatency(dir: string): number {
+  const t: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const f = path.join(dir, `fsync-probe-${i}`);
+    const t0 = performance.now();
+    const fd = fs.openSync(f, 'w');
+    fs.writeSync(fd, Buffer.alloc(20000, 120));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    t.push(performance.now() - t0);
+    fs.rmSync(f);
+  }
+  return median(t);
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -147,15 +168,26 @@ const env = { CL_CACHE_DIR: path.join(base, 'cache') };
 const rows: string[][] = [];
 for (const n of sizes) {
   const dir = path.join(base, `n${n}`);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const g0 = performance.now();
-  const { file, ids } = await generate(dir, n, template);
-  console.log(`\n== ${n} records: generated in ${((performance.now() - g0) / 1000).toFixed(1)} s, ${du(`${file}.d`)} on disk`);
-  const ls = cl(['ls', '--store', file], env);
+  const idsFile = path.join(dir, 'ids.json');
+  let file = path.join(dir, 'db.json');
+  let ids: string[];
+  if (reuse && fs.existsSync(idsFile)) {
+    ids = JSON.parse(fs.readFileSync(idsFile, 'utf8')) as string[];
+    console.log(`\n== ${n} records: reusing ${dir} (${du(`${file}.d`)} on disk)`);
+  } else {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    const g0 = performance.now();
+    ({ file, ids } = await generate(dir, n, template));
+    fs.writeFileSync(idsFile, JSON.stringify(ids));
+    console.log(`\n== ${n} records: generated in ${((performance.now() - g0) / 1000).toFixed(1)} s, ${du(`${file}.d`)} on disk`);
+  }
+  // Each reader three times; the run with the median wall time is shown.
+  const med3 = (args: string[]): Measured => [cl(args, env), cl(args, env), cl(args, env)].sort((a, b) => a.s - b.s)[1];
+  const ls = med3(['ls', '--store', file]);
   const lsLines = ls.out.split('\n').length;
-  const show = cl(['show', ids[Math.floor(n / 2)], '--store', file], env);
-  const cmp = cl(['compare', '--last', '5', '--no-baselines', '--store', file], env);
+  const show = med3(['show', ids[Math.floor(n / 2)], '--store', file]);
+  const cmp = med3(['compare', '--last', '5', '--no-baselines', '--store', file]);
   // One real run into the big store and one into an empty store, alternating (warm-up run first).
   cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', empty], env);
   const big: Measured[] = [];
@@ -164,12 +196,17 @@ for (const n of sizes) {
     big.push(cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', file], env));
     small.push(cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', empty], env));
   }
-  const callsBig: number[] = [];
-  const callsSmall: number[] = [];
-  for (let k = 0; k < 5; k++) {
-    callsBig.push(await runCalls(file, template));
-    callsSmall.push(await runCalls(empty, template));
+  // In-process, alternating big and empty store, with fsync (as cl runs) and without (what the
+  // store's size could add: listing, reading, writing, parsing).
+  const calls: Record<string, { ms: number; cpuMs: number }[]> = { big: [], empty: [], bigNoSync: [], emptyNoSync: [] };
+  for (let k = 0; k < 7; k++) {
+    calls.big.push(await runCalls(file, template, true));
+    calls.empty.push(await runCalls(empty, template, true));
+    calls.bigNoSync.push(await runCalls(file, template, false));
+    calls.emptyNoSync.push(await runCalls(empty, template, false));
   }
+  const callMs = (k: string): string => `${median(calls[k].map((c) => c.ms)).toFixed(0)} ms (min ${Math.min(...calls[k].map((c) => c.ms)).toFixed(0)}, CPU ${median(calls[k].map((c) => c.cpuMs)).toFixed(0)})`;
+  const latency = fsyncLatency(dir);
   const runS = median(big.map((m) => m.s));
   const refS = median(small.map((m) => m.s));
   const runCpu = median(big.map((m) => m.cpuS));
@@ -181,7 +218,10 @@ for (const n of sizes) {
   console.log(
     `cl run split-mnist nmc:  ${runS.toFixed(2)} s, CPU ${runCpu.toFixed(2)} s (empty store ${refS.toFixed(2)} s, CPU ${refCpu.toFixed(2)} s; difference ${(runS - refS).toFixed(2)} s, CPU ${(runCpu - refCpu).toFixed(2)} s), peak RSS ${median(big.map((m) => m.rssMb)).toFixed(0)} MB (empty store ${median(small.map((m) => m.rssMb)).toFixed(0)} MB)`,
   );
-  console.log(`store calls of a 5-task run, in-process: ${median(callsBig).toFixed(1)} ms (empty store ${median(callsSmall).toFixed(1)} ms)`);
+  console.log(`store calls of a 5-task run (open, insert, 5 increments, finish, read back), in-process, median of 7:`);
+  console.log(`  fsynced (as cl does):  ${callMs('big')}; empty store ${callMs('empty')}`);
+  console.log(`  without fsync:         ${callMs('bigNoSync')}; empty store ${callMs('emptyNoSync')}`);
+  console.log(`  this disk: write + fsync of 20 KB takes ${latency.toFixed(1)} ms (median of 21)`);
   rows.push([
     String(n),
     ls.s.toFixed(2),
@@ -193,12 +233,12 @@ for (const n of sizes) {
     runS.toFixed(2),
     `${(runS - refS).toFixed(2)} / CPU ${(runCpu - refCpu).toFixed(2)}`,
     median(big.map((m) => m.rssMb)).toFixed(0),
-    median(callsBig).toFixed(0),
-    median(callsSmall).toFixed(0),
+    `${median(calls.big.map((c) => c.ms)).toFixed(0)} / no fsync ${median(calls.bigNoSync.map((c) => c.ms)).toFixed(0)}`,
+    `${median(calls.empty.map((c) => c.ms)).toFixed(0)} / no fsync ${median(calls.emptyNoSync.map((c) => c.ms)).toFixed(0)}`,
   ]);
   if (!keep) fs.rmSync(dir, { recursive: true, force: true });
 }
-console.log('\nrecords | ls s | ls MB | show s | show MB | compare s | compare MB | run s | run − empty s | run MB | run store calls ms (empty)');
+console.log('\nrecords | ls s | ls MB | show s | show MB | compare s | compare MB | run s | run − empty s | run MB | store calls of a run, ms (empty store)');
 for (const r of rows) console.log(`${r.slice(0, 11).join(' | ')} (${r[11]})`);
 console.log(`load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 if (!keep && !arg('--dir')) fs.rmSync(base, { recursive: true, force: true });
