@@ -12,7 +12,13 @@ export interface TableOptions {
   headerStyle?: (s: string) => string;
 }
 
-export const visibleWidth = (s: string): number => [...stripVTControlCharacters(s)].length;
+/** Printable width: code points, ANSI colour codes excluded (plain ASCII, most cells, is its length). */
+export const visibleWidth = (s: string): number => {
+  if (!/[^\x20-\x7e]/.test(s)) return s.length;
+  let n = 0;
+  for (const _ of stripVTControlCharacters(s)) n++;
+  return n;
+};
 
 function pad(s: string, width: number, align: Align): string {
   const fill = ' '.repeat(Math.max(0, width - visibleWidth(s)));
