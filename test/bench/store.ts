@@ -2,7 +2,7 @@
  * Benchmark: the results store at scale (docs/store.md "Scale"). For each size N, a store of N
  * copies of one real CIFAR-100 run record (fresh ids, increasing creation times) is generated, then
  * timed as a user meets it: `cl ls`, `cl show <id>`, `cl compare --last 5`, and one new
- * `cl run split-mnist --method nmc` writing into it — wall time and peak RSS of each command.
+ * `cl run split-mnist-mini --method nmc` (the embedded digits, offline) writing into it — wall time and peak RSS of each command.
  *
  * The run's store overhead is measured two ways: (1) in-process, the exact store calls a 5-task run
  * makes (open, insert, 5 × appendIncrement, finishRun, getRun) against the big store and against an
@@ -189,12 +189,12 @@ for (const n of sizes) {
   const show = med3(['show', ids[Math.floor(n / 2)], '--store', file]);
   const cmp = med3(['compare', '--last', '5', '--no-baselines', '--store', file]);
   // One real run into the big store and one into an empty store, alternating (warm-up run first).
-  cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', empty], env);
+  cl(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', empty], env);
   const big: Measured[] = [];
   const small: Measured[] = [];
   for (let k = 0; k < 3; k++) {
-    big.push(cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', file], env));
-    small.push(cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', empty], env));
+    big.push(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', file], env));
+    small.push(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', empty], env));
   }
   // In-process, alternating big and empty store, with fsync (as cl runs) and without (what the
   // store's size could add: listing, reading, writing, parsing).
@@ -216,7 +216,7 @@ for (const n of sizes) {
   console.log(`cl show <id>:            ${line(show)}`);
   console.log(`cl compare --last 5:     ${line(cmp)}`);
   console.log(
-    `cl run split-mnist nmc:  ${runS.toFixed(2)} s, CPU ${runCpu.toFixed(2)} s (empty store ${refS.toFixed(2)} s, CPU ${refCpu.toFixed(2)} s; difference ${(runS - refS).toFixed(2)} s, CPU ${(runCpu - refCpu).toFixed(2)} s), peak RSS ${median(big.map((m) => m.rssMb)).toFixed(0)} MB (empty store ${median(small.map((m) => m.rssMb)).toFixed(0)} MB)`,
+    `cl run split-mnist-mini nmc:  ${runS.toFixed(2)} s, CPU ${runCpu.toFixed(2)} s (empty store ${refS.toFixed(2)} s, CPU ${refCpu.toFixed(2)} s; difference ${(runS - refS).toFixed(2)} s, CPU ${(runCpu - refCpu).toFixed(2)} s), peak RSS ${median(big.map((m) => m.rssMb)).toFixed(0)} MB (empty store ${median(small.map((m) => m.rssMb)).toFixed(0)} MB)`,
   );
   console.log(`store calls of a 5-task run (open, insert, 5 increments, finish, read back), in-process, median of 7:`);
   console.log(`  fsynced (as cl does):  ${callMs('big')}; empty store ${callMs('empty')}`);

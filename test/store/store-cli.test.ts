@@ -119,7 +119,7 @@ describe('store through the CLI: malformed records, non-stores, environment erro
     let run: Result;
     let ls: Result;
     try {
-      run = cl(['run', 'split-mnist', '--method', 'nmc', '--json', '--quiet', '--store', file], env);
+      run = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--json', '--quiet', '--store', file], env);
       ls = cl(['ls', '--json', '--store', file], env);
       await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - t0)))); // past the 2 s stale time
     } finally {
@@ -147,7 +147,7 @@ describe('store through the CLI: malformed records, non-stores, environment erro
     ]) {
       const file = path.join(tmp, `not-a-store-${name}.json`);
       fs.writeFileSync(file, bytes);
-      expectUserError(cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', file], env), new RegExp(`${path.basename(file)} is not a cl results store`));
+      expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', file], env), new RegExp(`${path.basename(file)} is not a cl results store`));
       expectUserError(cl(['ls', '--store', file], env), /is not a cl results store/);
       expect(fs.readFileSync(file, 'utf8'), name).to.equal(bytes);
       expect(fs.readdirSync(tmp).filter((n) => n.startsWith(path.basename(file))), name).to.deep.equal([path.basename(file)]);
@@ -160,7 +160,7 @@ describe('store through the CLI: malformed records, non-stores, environment erro
     const dir = path.join(tmp, 'locked');
     fs.mkdirSync(dir);
     const file = path.join(dir, 'db.json');
-    const made = cl(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--json', '--store', file], env);
+    const made = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--json', '--store', file], env);
     expect(made.code, made.stderr).to.equal(0);
     const rec = JSON.parse(made.stdout) as RunRecord;
     fs.chmodSync(dir, 0o555);
@@ -177,14 +177,14 @@ describe('store through the CLI: malformed records, non-stores, environment erro
       return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
     };
     try {
-      const r = run(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', file]);
+      const r = run(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', file]);
       expectUserError(r, new RegExp(`cannot write results store ${file} \\(${file}\\.d/\\w+\\): permission denied \\(EACCES\\)`));
       expect(r.ms).to.be.below(20_000);
       const ls = run(['ls', '--json', '--store', file]);
       expect(ls.code, ls.stderr).to.equal(0);
       expect((JSON.parse(ls.stdout) as { id: string }[]).map((e) => e.id)).to.deep.equal([rec.id]);
       // a new store in that folder
-      expectUserError(run(['run', 'split-mnist', '--method', 'nmc', '--quiet', '--store', path.join(dir, 'new.json')]), /cannot write results store .*new\.json.*: permission denied \(EACCES\)/);
+      expectUserError(run(['run', 'split-mnist-mini', '--method', 'nmc', '--quiet', '--store', path.join(dir, 'new.json')]), /cannot write results store .*new\.json.*: permission denied \(EACCES\)/);
     } finally {
       fs.chmodSync(dir, 0o755);
       for (const sub of parts) fs.chmodSync(`${file}${sub}`, sub === '' ? 0o644 : 0o755);
@@ -219,16 +219,16 @@ describe('store through the CLI: malformed records, non-stores, environment erro
       fs.mkdirSync(mnt);
       const r = inNamespace(`
 mount -t tmpfs -o size=4m tmpfs ${mnt}
-$CL run split-mnist --method nmc --quiet --store ${mnt}/db.json > /dev/null 2>&1 || echo "setup failed"
+$CL run split-mnist-mini --method nmc --quiet --store ${mnt}/db.json > /dev/null 2>&1 || echo "setup failed"
 cp ${v1} ${mnt}/old.json
 mount -o remount,ro ${mnt}
-t0=$(date +%s%N); $CL run split-mnist --method nmc --quiet --store ${mnt}/db.json 2> ${tmp}/ro-run.err; echo "run rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
-t0=$(date +%s%N); $CL run split-mnist --method nmc --quiet --store ${mnt}/fresh.json 2> ${tmp}/ro-new.err; echo "new rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+t0=$(date +%s%N); $CL run split-mnist-mini --method nmc --quiet --store ${mnt}/db.json 2> ${tmp}/ro-run.err; echo "run rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+t0=$(date +%s%N); $CL run split-mnist-mini --method nmc --quiet --store ${mnt}/fresh.json 2> ${tmp}/ro-new.err; echo "new rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
 $CL ls --json --store ${mnt}/db.json > ${tmp}/ro-ls.json 2> ${tmp}/ro-ls.err; echo "ls rc=$?"
 $CL ls --json --store ${mnt}/old.json > ${tmp}/ro-ls-v1.json 2> ${tmp}/ro-ls-v1.err; echo "ls-v1 rc=$?"
 $CL show mx3lqkady9 --store ${mnt}/old.json > /dev/null 2>&1; echo "show-v1 rc=$?"
 $CL compare --no-baselines --store ${mnt}/old.json > /dev/null 2>&1; echo "compare-v1 rc=$?"
-$CL run split-mnist --method nmc --quiet --store ${mnt}/old.json 2> ${tmp}/ro-run-v1.err; echo "run-v1 rc=$?"
+$CL run split-mnist-mini --method nmc --quiet --store ${mnt}/old.json 2> ${tmp}/ro-run-v1.err; echo "run-v1 rc=$?"
 ls -A ${mnt}
 `);
       expect(r.code, r.err).to.equal(0);
@@ -258,11 +258,11 @@ ls -A ${mnt}
       // Fill the disk to leave 0, 4, 8, ... KiB, run again, and look for leftovers each time.
       const r = inNamespace(`
 mount -t tmpfs -o size=1m tmpfs ${mnt}
-$CL run split-mnist --method nmc --quiet --json --store ${mnt}/db.json > ${tmp}/full-first.json 2>&1 || echo "setup failed"
+$CL run split-mnist-mini --method nmc --quiet --json --store ${mnt}/db.json > ${tmp}/full-first.json 2>&1 || echo "setup failed"
 for free in 0 4 8 12 16 20 24 32 48 64; do
   avail=$(df -B1 --output=avail ${mnt} | tail -1)
   head -c $(( avail - free * 1024 )) /dev/zero > ${mnt}/filler 2>/dev/null
-  $CL run split-mnist --method nmc --quiet --store ${mnt}/db.json 2> ${tmp}/full-$free.err > /dev/null
+  $CL run split-mnist-mini --method nmc --quiet --store ${mnt}/db.json 2> ${tmp}/full-$free.err > /dev/null
   echo "free=$free rc=$? temps=$(find ${mnt} -name '*.tmp' | wc -l) runs=$($CL ls --json --store ${mnt}/db.json 2>/dev/null | grep -c '"kind": "run"')"
   rm -f ${mnt}/filler
 done
