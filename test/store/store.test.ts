@@ -271,8 +271,10 @@ describe('store', function () {
   it('two concurrent writer processes never lose an update (80 records, 2 updates each)', async () => {
     const file = path.join(dir, 'db.json');
     await openStore(file);
-    const startAt = String(Date.now() + 2500);
-    const procs = ['p', 'q'].map((tag) => child('writer.ts', [file, tag, '40', startAt]));
+    // the writers meet at barriers (fixtures/writer.ts): both start together and each creates its
+    // records 0..19 before either creates record 20, however loaded the machine is
+    const barriers = mkdtempSync(path.join(dir, 'barrier-'));
+    const procs = ['p', 'q'].map((tag) => child('writer.ts', [file, tag, '40', barriers, '2']));
     const results = await Promise.all(procs.map(exited));
     results.forEach((r) => expect(r.code, r.stderr).to.equal(0));
     const store = await openStore(file);
@@ -292,6 +294,9 @@ describe('store', function () {
     expect(entries.every((e) => e.rev === 3 && e.status === 'running')).to.equal(true);
     const order = entries.map((r) => r.id[0]).join('');
     expect(order).to.not.match(/^p+q+$|^q+p+$/);
+    // entries come in creation order: both writers' records 0..19 (created before the half-way
+    // barrier) precede all records 20..39
+    expect(entries.slice(0, 40).every((e) => Number(e.id.slice(2)) < 20)).to.equal(true);
   });
 
   it('a process killed while writing leaves a readable store and an interrupted run, and blocks nobody', async () => {
@@ -542,8 +547,8 @@ describe('store', function () {
       this.timeout(60000);
       const file = path.join(dir, 'db.json');
       copyFileSync(fixture, file);
-      const startAt = String(Date.now() + 2000);
-      const procs = ['m', 'n'].map((tag) => child('writer.ts', [file, tag, '3', startAt]));
+      const barriers = mkdtempSync(path.join(dir, 'barrier-'));
+      const procs = ['m', 'n'].map((tag) => child('writer.ts', [file, tag, '3', barriers, '2']));
       const results = await Promise.all(procs.map(exited));
       results.forEach((r) => expect(r.code, r.stderr).to.equal(0));
       expect(results.map((r) => r.stderr).join('').match(/migrated results store/g)).to.have.length(1);
