@@ -1,5 +1,5 @@
 /**
- * Durable file primitives of the results store (docs/store.md "Durability"):
+ * Durable file primitives of the results store (docs/store.md "Durability and failures"):
  *
  * - a file counts as written only once its bytes and its directory entry are fsynced;
  * - new content is written to a temp file first and *published* with link(2), which fails when

@@ -1,11 +1,11 @@
 /**
- * The store's maintenance lock (docs/store.md "Concurrency"): `<store>.lock`, the directory
- * proper-lockfile makes (the same lock cl versions with the single-file store take, so they wait
- * while a store is migrated). It is held only for migration and index compaction; ordinary record
- * writes take no lock. Safety never depends on it: every publish is a link(2) that fails when the
- * name exists. The lock only keeps two processes from doing the same maintenance at once, and its
- * holder checks that it still holds it right before publishing (a holder paused past the stale
- * time has been presumed dead and must not act).
+ * The store's maintenance lock (docs/store.md "Concurrency: no lost update, no waiting"):
+ * `<store>.lock`, the directory proper-lockfile makes (the same lock cl versions with the
+ * single-file store take, so they wait while a store is migrated). It is held only for migration
+ * and index compaction; ordinary record writes take no lock. Safety never depends on it: every
+ * publish is a link(2) that fails when the name exists. The lock only keeps two processes from
+ * doing the same maintenance at once, and its holder checks that it still holds it right before
+ * publishing (a holder paused past the stale time has been presumed dead and must not act).
  */
 import lockfile from 'proper-lockfile';
 import { errCode } from './fsio.js';

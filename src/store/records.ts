@@ -1,11 +1,11 @@
 /**
- * Record files of the results store (docs/store.md "Layout"): every revision of a record is its own
- * immutable file `records/<shard>/<id>.<rev>.json` (compact JSON), created by link(2) from a
- * fsynced temp file. Creating revision N+1 succeeds only if nobody created it before, so two
- * writers that both read revision N cannot both win: the loser re-reads and retries (optimistic
- * concurrency, docs/store.md "Concurrency"). The newest revision is the record; older ones are
- * deleted once a newer one is published. A reader never sees a torn record: a name appears only
- * after its bytes are on disk.
+ * Record files of the results store (docs/store.md "Records and revisions"): every revision of a
+ * record is its own immutable file `records/<shard>/<id>.<rev>.json` (compact JSON), created by
+ * link(2) from a fsynced temp file. Creating revision N+1 succeeds only if nobody created it
+ * before, so two writers that both read revision N cannot both win: the loser re-reads and retries
+ * (optimistic concurrency, docs/store.md "Concurrency: no lost update, no waiting"). The newest
+ * revision is the record; older ones are deleted once a newer one is published. A reader never sees
+ * a torn record: a name appears only after its bytes are on disk.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The results store (ARCHITECTURE "Results are precious"; the layout and its guarantees are in
+ * The results store (docs/architecture.md "Results are precious"; the layout and its guarantees are in
  * docs/store.md). `--store results/db.json` names it:
  *
  *   results/db.json              a small manifest: {"format": "cl-store", "version": 2, "data": "db.json.d"}
