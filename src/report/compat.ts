@@ -134,17 +134,16 @@ export function renderCompat(raw: CompatRecord): string {
 }
 
 /** One `cl ls` row of a compatibility job from its index entry (no record is read): id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
-export function renderCompatListLine(raw: CompatEntry, rawStatus: string = raw.status): string[] {
-  const entry = printableDeep(raw);
+export function renderCompatListLine(entry: CompatEntry, rawStatus: string = entry.status): string[] {
   const status = printable(rawStatus);
   const colour = status === 'finished' ? chalk.green : status === 'running' ? chalk.yellow : chalk.red;
   return [
-    entry.id.slice(0, 8),
-    entry.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    printable(entry.id.slice(0, 8)),
+    printable(entry.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
     colour(status),
-    `${entry.scenario.name} ${chalk.dim(`compat ${entry.steps} steps`)}`,
-    `${entry.method}${entry.method === 'oca' && entry.ortho !== null && entry.ortho !== 'expm' ? ` (T⊥ ${entry.ortho})` : ''}`,
-    entry.backbone.id,
+    `${printable(entry.scenario.name)} ${chalk.dim(`compat ${entry.steps} steps`)}`,
+    printable(`${entry.method}${entry.method === 'oca' && entry.ortho !== null && entry.ortho !== 'expm' ? ` (T⊥ ${entry.ortho})` : ''}`),
+    printable(entry.backbone.id),
     `AC ${entry.acTop1 === null ? '–' : formatNumber(entry.acTop1, 2)}`,
     `AM ${entry.amMap === null ? '–' : formatNumber(entry.amMap)}`,
     `${entry.versionsDone}/${entry.steps}`,
