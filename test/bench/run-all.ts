@@ -7,6 +7,8 @@
  *   retrieval.ts  one 10,000 × 10,000 compatibility cell vs numpy
  *   vit.ts        the default backbone's cost (ViT-B/16 float32 and int8, random weights) — with --full
  *   imagefolder.ts image-folder decoding (CIFAR-100 as PNGs, CL_CIFAR_PNG; no reference)
+ *   store.ts      the results store at 1,000 and 10,000 CIFAR-100 run records; `npm run bench --
+ *                 --store-records 100000` adds that size (~2.5 GB on disk, tens of minutes)
  * The default run is kept short (wa/replay at 4 epochs); `npm run bench -- --full` runs the issue's
  * settings (wa/replay at the default 40 epochs, more rounds) and the ViT benchmark (~15-30 min on 2
  * cores). References that are not installed are skipped with a message (test/bench/ref/python.ts).
@@ -20,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const full = process.argv.includes('--full');
+const extra = process.argv.indexOf('--store-records');
+const storeSizes = ['1000', '10000', ...(extra >= 0 ? [process.argv[extra + 1]] : [])].join(',');
 const benches: [string, string[]][] = [
   ['extract.ts', full ? [] : ['1008', '2']],
   ['nmc.ts', ['--rounds', full ? '7' : '3']],
@@ -28,10 +32,11 @@ const benches: [string, string[]][] = [
   ...(full ? [['vit.ts', ['--images', '32', '--rounds', '3']] as [string, string[]]] : []),
   // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)
   ['imagefolder.ts', [process.env.CL_CIFAR_PNG ?? '']],
+  ['store.ts', ['--sizes', storeSizes]],
 ];
 let failed = 0;
 for (const [file, args] of benches) {
-  if ((file === 'extract.ts' || file === 'imagefolder.ts') && !process.env.CL_SHARED_DIR) {
+  if ((file === 'extract.ts' || file === 'imagefolder.ts' || file === 'store.ts') && !process.env.CL_SHARED_DIR) {
     console.log(`== ${file}: skipped (set CL_SHARED_DIR to the folder holding datasets/ and models/)`);
     continue;
   }
