@@ -393,7 +393,7 @@ export interface HfDeclared {
 /** Build an `hf:<repo>[@revision][#output]` backbone: the repo's ONNX export on the `onnx` backbone. */
 export async function createHfBackbone(spec: BackboneSpec, opts: BackboneOptions, declared: HfDeclared = {}): Promise<Backbone> {
   const ref = parseHfTarget(spec.target);
-  const fileOpts: HfFileOptions = { cacheRoot: opts.cacheRoot, offline: opts.offline || hfOfflineFromEnv() };
+  const fileOpts: HfFileOptions = { cacheRoot: opts.cacheRoot, offline: opts.offline || hfOfflineFromEnv(), quiet: opts.quiet };
   const onnxName = declared.file ?? HF_ONNX_FILE;
   const model = (await resolveHfFile(ref, onnxName, fileOpts)) as HfFile;
   // Small files of the same revision (pinned to the commit the model resolved to).

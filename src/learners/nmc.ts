@@ -11,7 +11,7 @@
  */
 import { UserError } from '../errors.js';
 import { tf } from '../tf.js';
-import type { Experience, Features, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { defineMethod } from './method.js';
 
@@ -286,28 +286,51 @@ export class NmcLearner implements Learner {
     return this.layer;
   }
 
-  predict(x: Features): Int32Array {
+  /** The scores of rows start..start+n of `x` (the dense layer), one column per seen class. Call buildLayer() outside tf.tidy first. */
+  private scoreRows(x: Features, start: number, n: number): tf.Tensor2D {
+    const { w, b } = this.buildLayer();
+    const normInput = this.config.normalize || this.config.metric === 'cosine';
+    let q: tf.Tensor2D = tf.tensor2d(x.x.subarray(start * x.dim, (start + n) * x.dim), [n, x.dim]);
+    if (normInput) q = tf.div(q, tf.maximum(tf.norm(q, 'euclidean', 1, true), EPS));
+    let scores: tf.Tensor2D = tf.matMul(q, w);
+    if (b) scores = tf.add(scores, b);
+    return scores;
+  }
+
+  private checkReady(x: Features, what: string): void {
     this.checkDim(x, 'test');
     if (!this.slots.some((s) => s.count > 0)) {
-      throw new Error('nmc: predict() called before any class was learned');
+      throw new Error(`nmc: ${what}() called before any class was learned`);
     }
-    const { w, b, labels } = this.buildLayer();
-    const normInput = this.config.normalize || this.config.metric === 'cosine';
+  }
+
+  predict(x: Features): Int32Array {
+    this.checkReady(x, 'predict');
+    const { labels } = this.buildLayer();
     const out = new Int32Array(x.count);
     for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
       const n = Math.min(PREDICT_CHUNK, x.count - start);
-      const idx = tf.tidy(() => {
-        let q: tf.Tensor2D = tf.tensor2d(x.x.subarray(start * x.dim, (start + n) * x.dim), [n, x.dim]);
-        if (normInput) q = tf.div(q, tf.maximum(tf.norm(q, 'euclidean', 1, true), EPS));
-        let scores: tf.Tensor2D = tf.matMul(q, w);
-        if (b) scores = tf.add(scores, b);
-        return tf.argMax(scores, 1); // first maximum = earliest class on ties
-      });
+      // first maximum = earliest class on ties
+      const idx = tf.tidy(() => tf.argMax(this.scoreRows(x, start, n), 1));
       const rows = idx.dataSync();
       idx.dispose();
       for (let i = 0; i < n; i++) out[start + i] = labels[rows[i]];
     }
     return out;
+  }
+
+  /** The dense layer's scores (docs/protocols.md "Evaluation scope"); argmax = predict(). */
+  scores(x: Features): ClassScores {
+    this.checkReady(x, 'scores');
+    const { labels } = this.buildLayer();
+    const values = new Float32Array(x.count * labels.length);
+    for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
+      const n = Math.min(PREDICT_CHUNK, x.count - start);
+      const s = tf.tidy(() => this.scoreRows(x, start, n));
+      values.set(s.dataSync(), start * labels.length);
+      s.dispose();
+    }
+    return { labels: Int32Array.from(labels), values };
   }
 
   options(): Record<string, unknown> {
