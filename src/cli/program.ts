@@ -16,6 +16,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   ls: () => import('./ls.js'),
   show: () => import('./show.js'),
   compare: () => import('./compare.js'),
+  export: () => import('./export.js'),
   sweep: () => import('./sweep.js'),
   cache: () => import('./cache.js'),
   backbones: () => import('./backbones.js'),
