@@ -14,6 +14,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   resume: () => import('./run.js'),
   compat: () => import('./compat.js'),
   ls: () => import('./ls.js'),
+  rm: () => import('./rm.js'),
   show: () => import('./show.js'),
   compare: () => import('./compare.js'),
   export: () => import('./export.js'),

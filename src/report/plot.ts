@@ -121,7 +121,7 @@ type Panel = Record<string, unknown>;
 const CONFIG = {
   font: PLOT_FONT,
   axis: { labelFontSize: 12, titleFontSize: 13, grid: true },
-  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 360, orient: 'bottom', direction: 'vertical', symbolOpacity: 1 },
+  legend: { labelFontSize: 12, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 360, titleLimit: 0, orient: 'bottom', direction: 'vertical', symbolOpacity: 1 },
   title: { fontSize: 14, anchor: 'start', offset: 10 },
   header: { labelFontSize: 12 },
 };

@@ -123,7 +123,15 @@ export function studySchema(): Record<string, unknown> {
 }
 
 const ajv = new Ajv({ allErrors: false, strict: false });
-const validateStructure = ajv.compile(studySchema());
+const validateStructure = new Ajv({ allErrors: true, strict: false }).compile(studySchema());
+
+/** The error that says most: an unknown or missing key, else the deepest value, else the first. */
+function mostSpecific(errors: ErrorObject[]): ErrorObject {
+  const keyed = errors.find((e) => e.keyword === 'additionalProperties' || e.keyword === 'required');
+  if (keyed) return keyed;
+  const depth = (e: ErrorObject): number => e.instancePath.split('/').length;
+  return errors.reduce((best, e) => (depth(e) > depth(best) && e.keyword !== 'anyOf' ? e : best), errors[0]);
+}
 
 /** "/methods/1/options/lr" from path segments (RFC 6901 escaping). */
 export function pointer(...parts: (string | number)[]): string {
@@ -245,7 +253,7 @@ export function readStudyFile(file: string, lookup: (name: string) => MethodInfo
 /** Validate parsed experiment-file data; `file` names it in messages and anchors relative paths. */
 export function parseStudy(data: unknown, file: string, lookup: (name: string) => MethodInfo = getMethodInfo): Study {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) fail(file, '', `must be an object, got ${show(data)}`, 'see docs/experiments.md for the keys');
-  if (!validateStructure(data)) structureError(file, data, validateStructure.errors![0]);
+  if (!validateStructure(data)) structureError(file, data, mostSpecific(validateStructure.errors!));
   const d = data as Record<string, unknown>;
   const pairs: [string, string][] = [
     ['scenario', 'scenarios'],
