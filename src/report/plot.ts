@@ -248,7 +248,7 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
     data: { values: data.loss },
     mark: { type: 'line', strokeWidth: 1.5 },
     encoding: {
-      x: { field: 'x', type: 'quantitative', title: 'Tasks learned (epochs of each task in sequence)', axis: { tickMinStep: 1, format: 'd' }, scale: { domainMin: 0 } },
+      x: { field: 'x', type: 'quantitative', title: 'Task (its epochs in order)', axis: { tickMinStep: 1, format: 'd' }, scale: { domainMin: 0 } },
       y: { field: 'loss', type: 'quantitative', title: 'Mean training loss' },
       color: { field: 'series', type: 'nominal', title: `mean over ${aggregatedOver(cmp)}`, scale: { domain: withLoss, range: withLoss.map((s) => range[seriesDomain.indexOf(s)]) } },
       tooltip: [
