@@ -17,6 +17,12 @@ import { runSummary } from './run-summary.js';
 import { formatDuration, formatNumber, formatStat } from './stats.js';
 import { printable, printableDeep } from './printable.js';
 
+/**
+ * A_t and F_t as Aₜ and Fₜ in the chart specs: vega draws text as it is, and Unicode has a
+ * subscript t (not a capital T; the static figures use real subscripts instead, src/report/figure.ts).
+ */
+const unicodeSubscripts = (json: string): string => json.replace(/\b([AF])_t\b/g, '$1\u209c');
+
 /** "A_T" → A<sub>T</sub> in already escaped HTML text. */
 export function subscriptHtml(s: string): string {
   return s.replace(/([A-Za-zĀ])_([A-Za-z0-9]+)/g, '$1<sub>$2</sub>');
@@ -161,7 +167,7 @@ export function renderHtml(raw: Comparison, opts: HtmlOptions = {}): string {
     { kind: 'per-task', title: PANEL_TITLES.perTask, spec: compileSpec(standaloneSpec(panels.perTask)) },
   ];
   const chartDivs = charts
-    .map((c) => `<div class="chart" data-curve="${c.kind}" aria-label="${escapeHtml(c.title)}"></div>\n<script type="application/json" data-spec="${c.kind}">${scriptJson(c.spec)}</script>`)
+    .map((c) => `<div class="chart" data-curve="${c.kind}" aria-label="${escapeHtml(c.title)}"></div>\n<script type="application/json" data-spec="${c.kind}">${unicodeSubscripts(scriptJson(c.spec))}</script>`)
     .join('\n');
   const runs = cmp.groups.flatMap((g) => g.group.runs.map((r) => runSection(r, g.group.label)));
   const generated = (opts.generatedAt ?? new Date()).toISOString();
@@ -176,7 +182,7 @@ export function renderHtml(raw: Comparison, opts: HtmlOptions = {}): string {
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
-<p class="note">${escapeHtml(`Generated ${generated} by cl. ${cmp.groups.reduce((n, g) => n + g.group.runs.length, 0)} runs in ${cmp.groups.length} groups (runs that differ only in their seed are grouped).`)}</p>
+<p class="note">${escapeHtml(`Generated ${generated} by cl. ${cmp.groups.reduce((n, g) => n + g.group.runs.length, 0)} runs in ${cmp.groups.length} groups (runs that differ only in their class order and seed are grouped: ${aggregatedOver(cmp)}).`)}</p>
 <h2>Summary</h2>
 ${summaryTable(cmp)}
 ${publishedNotes(cmp)}

@@ -83,8 +83,8 @@ describe('report/html', function () {
       expect(charts.map((c) => c.kind)).to.deep.equal(['accuracy', 'forgetting', 'per-task']);
       for (const c of charts) expect(c.svgs, c.kind ?? '').to.equal(1);
       expect(charts[0].text).to.include('SimpleCIL (APER) (published)');
-      expect(charts[0].text).to.include('Accuracy A_t (%)');
-      expect(charts[1].text).to.include('Forgetting F_t (%)');
+      expect(charts[0].text).to.include('Accuracy A\u209c (%)'); // drawn with a Unicode subscript t
+      expect(charts[1].text).to.include('Forgetting F\u209c (%)');
       expect(charts[2].text).to.include('Task j');
 
       expect(await page.$$eval('table.heatmap', (t) => t.map((x) => x.getAttribute('data-run')))).to.deep.equal(['run-a1', 'run-a2', 'run-n1']);
