@@ -73,11 +73,12 @@ describe('report/html', function () {
 
       const rows = await page.$$eval('table#summary tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
       const wa = rows.find((r) => r[0].startsWith('wa'));
-      expect(wa?.slice(1, 6)).to.deep.equal(['2', '1, 2', '10', '78.25 ± 2.83', '86.13 ± 2.83']);
+      // group, n, orders, seeds, tasks, A_T, Ā, …
+      expect(wa?.slice(1, 7)).to.deep.equal(['2', 'icarl-1993', '1, 2', '10', '78.25 ± 2.83', '86.13 ± 2.83']);
       const nmc = rows.find((r) => r[0].startsWith('nmc'));
-      expect(nmc?.[4]).to.equal('82.25');
+      expect(nmc?.[5]).to.equal('82.25');
       const pub = rows.find((r) => r[0] === 'SimpleCIL (APER) (published)');
-      expect(pub?.slice(4, 6)).to.deep.equal(['81.28†', '87.13†']);
+      expect(pub?.slice(5, 7)).to.deep.equal(['81.28†', '87.13†']);
 
       const charts = await page.$$eval('.chart[data-curve]', (els) => els.map((el) => ({ kind: el.getAttribute('data-curve'), svgs: el.querySelectorAll('svg').length, text: el.textContent ?? '' })));
       expect(charts.map((c) => c.kind)).to.deep.equal(['accuracy', 'forgetting', 'per-task']);
