@@ -47,10 +47,10 @@ describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, 
 
   it('cl show <id> --config prints a file that cl run --config repeats exactly (same per-class counts)', () => {
     const store = path.join(tmp, 'repro.json');
-    const first = cl(['run', 'split-mnist', '--method', 'replay', '--epochs', '2', '--memory', '40', '--seed', '3', '--order', 'seed:4', '--json', '-q', '--store', store]);
+    const first = cl(['run', 'split-mnist-mini', '--method', 'replay', '--epochs', '2', '--memory', '40', '--seed', '3', '--order', 'seed:4', '--json', '-q', '--store', store]);
     expect(first.code, first.stderr).to.equal(0);
     const a = JSON.parse(first.stdout) as RunRecord;
-    expect(a.config).to.include({ scenario: 'split-mnist', method: 'replay', seed: 3, order: 'seed:4', base: 0, increment: 2, backbone: 'pixels' });
+    expect(a.config).to.include({ scenario: 'split-mnist-mini', method: 'replay', seed: 3, order: 'seed:4', base: 0, increment: 2, backbone: 'pixels' });
     expect(a.config!.options).to.include({ epochs: 2, memory: 40, lr: 0.1 }); // resolved: defaults filled in
     expect(a.provenance!.cl.version).to.equal(a.clVersion);
     expect(a.provenance!.node).to.equal(process.version);
@@ -83,23 +83,23 @@ describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, 
 
   it('experiment files: a grid for cl sweep, one cell for cl run --config, errors with file and pointer (exit 2)', () => {
     const file = path.join(tmp, 'study.json');
-    fs.writeFileSync(file, JSON.stringify({ scenario: 'split-mnist', methods: ['nmc', { method: 'replay', options: { epochs: 1 } }], orders: ['natural', 'seed:1'], seeds: [1, 2] }));
+    fs.writeFileSync(file, JSON.stringify({ scenario: 'split-mnist-mini', methods: ['nmc', { method: 'replay', options: { epochs: 1 } }], orders: ['natural', 'seed:1'], seeds: [1, 2] }));
     const dry = cl(['sweep', file, '--dry-run', '--store', path.join(tmp, 'dry.json')]);
     expect(dry.code, dry.stderr).to.equal(0);
     expect(dry.stdout.trim().split('\n')).to.have.length(2 + 4);
-    expect(dry.stdout).to.include('replay order=seed:1 seed=2\tcl run split-mnist --method replay --seed 2 --order seed:1 --epochs 1');
+    expect(dry.stdout).to.include('replay order=seed:1 seed=2\tcl run split-mnist-mini --method replay --seed 2 --order seed:1 --epochs 1');
     const many = cl(['run', '--config', file, '--store', path.join(tmp, 'x.json')]);
     expect(many.code).to.equal(2);
     expect(many.stderr).to.match(/describes 6 runs \(2 methods, 2 orders, 2 seeds\); cl run --config runs one/);
     const bad = path.join(tmp, 'bad.json');
-    fs.writeFileSync(bad, JSON.stringify({ scenario: 'split-mnist', methods: [{ method: 'wa', options: { epochs: 0 } }] }));
+    fs.writeFileSync(bad, JSON.stringify({ scenario: 'split-mnist-mini', methods: [{ method: 'wa', options: { epochs: 0 } }] }));
     for (const args of [['sweep', bad], ['run', '--config', bad]]) {
       const r = cl([...args, '--store', path.join(tmp, 'x.json')]);
       expect(r.code, r.stderr).to.equal(2);
       expect(r.stderr).to.include(`cl: error: ${bad}: /methods/0/options/epochs must be an integer ≥ 1, got 0`);
       expect(r.stderr).to.not.match(/\n\s+at /);
     }
-    const noMethod = cl(['run', 'split-mnist', '--store', path.join(tmp, 'x.json')]);
+    const noMethod = cl(['run', 'split-mnist-mini', '--store', path.join(tmp, 'x.json')]);
     expect(noMethod.code).to.equal(2);
     expect(noMethod.stderr).to.match(/^cl: error: cl run needs --method/m);
   });
@@ -109,13 +109,13 @@ describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, 
     const base = ['--json', '-q', '--store', store];
     const made: RunRecord[] = [];
     for (const order of ['natural', 'seed:1', 'seed:2']) {
-      const r = cl(['run', 'split-mnist', '--method', 'nmc', '--order', order, ...base]);
+      const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--order', order, ...base]);
       expect(r.code, r.stderr).to.equal(0);
       made.push(JSON.parse(r.stdout) as RunRecord);
     }
     const before = records(store);
     // Three runs write increments while two records are removed, one of them by a prefix.
-    const writers = ['seed:3', 'seed:4', 'seed:5'].map((order) => clAsync(['run', 'split-mnist', '--method', 'nmc', '--order', order, ...base]));
+    const writers = ['seed:3', 'seed:4', 'seed:5'].map((order) => clAsync(['run', 'split-mnist-mini', '--method', 'nmc', '--order', order, ...base]));
     await new Promise((r) => setTimeout(r, 300));
     const rm = await clAsync(['rm', made[0].id, made[2].id.slice(0, 10), '--store', store]);
     const done = await Promise.all(writers);
@@ -142,7 +142,7 @@ describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, 
     const ls = (args: string[]) => (JSON.parse(cl(['ls', '--json', '--store', store, ...args]).stdout) as RunRecord[]).map((r) => r.id);
     expect(ls(['--method', 'nmc'])).to.have.length(4);
     expect(ls(['--method', 'wa'])).to.deep.equal([]);
-    expect(ls(['--scenario', 'split-mnist', '--status', 'finished', '--last', '2'])).to.deep.equal(after.slice(-2).map((r) => r.id));
+    expect(ls(['--scenario', 'split-mnist-mini', '--status', 'finished', '--last', '2'])).to.deep.equal(after.slice(-2).map((r) => r.id));
     expect(ls(['--status', 'running'])).to.deep.equal([]);
     const badStatus = cl(['ls', '--status', 'done', '--store', store]);
     expect(badStatus.code).to.not.equal(0);

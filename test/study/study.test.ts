@@ -32,36 +32,36 @@ describe('study/study: experiment files', () => {
   };
 
   it('names the file and the JSON pointer of a wrong method option value, with the option help', () => {
-    const e = errorOf({ scenario: 'split-mnist', methods: ['nmc', { method: 'wa', options: { epochs: 5, lr: 'fast' } }] });
+    const e = errorOf({ scenario: 'split-mnist-mini', methods: ['nmc', { method: 'wa', options: { epochs: 5, lr: 'fast' } }] });
     expect(e.message).to.equal(`${path.join(dir, 'exp.json')}: /methods/1/options/lr must be a number > 0, got "fast"`);
     expect(e.hint).to.match(/^--lr <number>: /);
   });
 
   it('names unknown options, unknown methods, unknown keys and bad grid values by pointer', () => {
-    expect(errorOf({ scenario: 'split-mnist', method: 'wa', options: { bias: true, colour: 'red' } }).message).to.match(/exp\.json: \/options\/colour is not an option of wa$/);
-    expect(errorOf({ scenario: 'split-mnist', methods: ['nmc', 'lwf2'] }).message).to.match(/exp\.json: \/methods\/1 names an unknown method "lwf2"/);
-    expect(errorOf({ scenario: 'split-mnist', methods: [{ method: 'oca' }] }).message).to.match(/\/methods\/0\/method names an unknown method "oca"/);
-    expect(errorOf({ scenario: 'split-mnist', method: 'nmc', sed: 3 }).message).to.match(/exp\.json: \/sed is not a key of an experiment file/);
-    expect(errorOf({ scenario: 'split-mnist', methods: [{ method: 'wa', grid: { lr: [0.1, -1] } }] }).message).to.match(/\/methods\/0\/grid\/lr\/1 must be a number > 0, got -1/);
-    expect(errorOf({ scenario: 'split-mnist', methods: [{ method: 'wa', opts: {} }] }).message).to.match(/\/methods\/0\/opts is not a key of a method entry/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'wa', options: { bias: true, colour: 'red' } }).message).to.match(/exp\.json: \/options\/colour is not an option of wa$/);
+    expect(errorOf({ scenario: 'split-mnist-mini', methods: ['nmc', 'lwf2'] }).message).to.match(/exp\.json: \/methods\/1 names an unknown method "lwf2"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', methods: [{ method: 'oca' }] }).message).to.match(/\/methods\/0\/method names an unknown method "oca"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', sed: 3 }).message).to.match(/exp\.json: \/sed is not a key of an experiment file/);
+    expect(errorOf({ scenario: 'split-mnist-mini', methods: [{ method: 'wa', grid: { lr: [0.1, -1] } }] }).message).to.match(/\/methods\/0\/grid\/lr\/1 must be a number > 0, got -1/);
+    expect(errorOf({ scenario: 'split-mnist-mini', methods: [{ method: 'wa', opts: {} }] }).message).to.match(/\/methods\/0\/opts is not a key of a method entry/);
   });
 
   it('checks run-level values against the same option groups as the flags', () => {
-    const seed = errorOf({ scenario: 'split-mnist', method: 'nmc', seeds: [1, -2] });
+    const seed = errorOf({ scenario: 'split-mnist-mini', method: 'nmc', seeds: [1, -2] });
     expect(seed.message).to.match(/exp\.json: \/seeds\/1 must be a non-empty list of integers in 0\.\.4294967295, got -2/);
-    const inc = errorOf({ scenario: 'split-mnist', method: 'nmc', increment: 0 });
+    const inc = errorOf({ scenario: 'split-mnist-mini', method: 'nmc', increment: 0 });
     expect(inc.message).to.match(/exp\.json: \/increment must be an integer ≥ 1 or a comma-separated list of them, got 0/);
     expect(inc.hint).to.match(/^--increment <n\|list>/);
-    expect(errorOf({ scenario: 'split-mnist', method: 'nmc', backend: 'gpu' }).message).to.match(/\/backend must be one of auto, tensorflow, wasm, cpu, got "gpu"/);
-    expect(errorOf({ scenario: 'split-mnist', method: 'nmc', offline: 'yes' }).message).to.match(/\/offline must be true or false, got "yes"/);
-    expect(errorOf({ scenario: 'split-mnist', method: 'nmc', orders: [] }).message).to.match(/\/orders must be a non-empty list of class orders/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', backend: 'gpu' }).message).to.match(/\/backend must be one of auto, tensorflow, wasm, cpu, got "gpu"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', offline: 'yes' }).message).to.match(/\/offline must be true or false, got "yes"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', orders: [] }).message).to.match(/\/orders must be a non-empty list of class orders/);
   });
 
   it('refuses singular and plural together, and a file without scenario or method', () => {
     expect(errorOf({ scenario: 'a', scenarios: ['b'], method: 'nmc' }).message).to.match(/\/scenarios cannot be given together with "scenario"/);
     expect(errorOf({ method: 'nmc' }).message).to.match(/needs "scenario"/);
-    expect(errorOf({ scenario: 'split-mnist' }).message).to.match(/needs "method"/);
-    expect(errorOf({ scenario: 'split-mnist', methods: ['nmc'], options: {} }).message).to.match(/\/options belongs to "method"/);
+    expect(errorOf({ scenario: 'split-mnist-mini' }).message).to.match(/needs "method"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', methods: ['nmc'], options: {} }).message).to.match(/\/options belongs to "method"/);
     expect(errorOf('{"scenario": "x",}').message).to.match(/is not valid JSON/);
     expect(errorOf([1, 2]).message).to.match(/exp\.json: \/ must be an object/);
   });
@@ -78,18 +78,18 @@ describe('study/study: experiment files', () => {
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
     const s = readStudyFile(
       write('sub/paths.json', {
-        scenarios: ['split-mnist', '../my-scenario.json'],
+        scenarios: ['split-mnist-mini', '../my-scenario.json'],
         method: 'nmc',
         backbone: 'onnx:../models/m.onnx#features',
         dataDir: 'data',
         cacheDir: '/abs/cache',
       }),
     );
-    expect(s.scenarios).to.deep.equal(['split-mnist', path.join(dir, 'my-scenario.json')]);
+    expect(s.scenarios).to.deep.equal(['split-mnist-mini', path.join(dir, 'my-scenario.json')]);
     expect(s.common.backbone).to.equal(`onnx:${path.join(dir, 'models/m.onnx')}#features`);
     expect(s.common.dataDir).to.equal(path.join(dir, 'sub', 'data'));
     expect(s.common.cacheDir).to.equal('/abs/cache');
-    const url = readStudyFile(write('url.json', { scenario: 'split-mnist', method: 'nmc', backbone: 'onnx:https://example.org/m.onnx' }));
+    const url = readStudyFile(write('url.json', { scenario: 'split-mnist-mini', method: 'nmc', backbone: 'onnx:https://example.org/m.onnx' }));
     expect(url.common.backbone).to.equal('onnx:https://example.org/m.onnx');
   });
 
