@@ -65,6 +65,17 @@ export const DATA_OPTIONS = defineOptions({
   offline: { type: 'boolean', default: false, help: 'never download; use local files and caches only' },
 });
 
+/** How image folders (`imagefolder:<dir>` datasets, docs/datasets.md) are read. */
+export const IMAGE_FOLDER_OPTIONS = defineOptions({
+  resize: {
+    type: 'choice',
+    choices: ['crop', 'squash', 'none'],
+    default: 'crop',
+    help: 'image folders: crop = shorter side to 256/224 of the input size + centre crop (timm/PILOT eval), squash = straight to the input size, none = images of one size, resized by the backbone',
+  },
+  skipBadImages: { type: 'boolean', default: false, help: 'image folders: leave unreadable images out (listed in the record) instead of stopping' },
+});
+
 export const BACKEND_OPTIONS = defineOptions({
   backend: { type: 'choice', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], default: 'auto', help: 'tfjs backend (env CL_BACKEND)' },
 });

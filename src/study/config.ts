@@ -11,7 +11,8 @@ import type { RunOptions } from '../run.js';
 import type { ClassOrder, OrderSpec } from '../scenario/orders.js';
 import type { ResolvedScenario } from '../scenario/scenario.js';
 import { parseSplit } from '../scenario/split.js';
-import { resolveBackboneRef, type RunConfig } from './study.js';
+import type { ResizeRule } from '../types.js';
+import { resolveBackboneRef, resolveScenarioRef, type RunConfig } from './study.js';
 
 /** The order spec that resolves to `order` again: its name, `seed:<n>`, or the literal list. */
 export function orderSpecOf(order: ClassOrder): OrderSpec {
@@ -19,8 +20,6 @@ export function orderSpecOf(order: ClassOrder): OrderSpec {
   if (order.id.startsWith('custom-')) return [...order.classes];
   return order.id;
 }
-
-const isPath = (s: string): boolean => s.endsWith('.json') || s.includes('/') || s.includes('\\');
 
 /** RunOptions of `cl run` for a configuration (paths in it are absolute or relative to the cwd). */
 export function runOptionsFromConfig(c: RunConfig, storePath: string, command: string[]): RunOptions {
@@ -41,6 +40,8 @@ export function runOptionsFromConfig(c: RunConfig, storePath: string, command: s
     dataDir: c.dataDir ?? process.env.CL_DATA_DIR,
     cacheRoot: c.cacheDir,
     offline: c.offline ?? false,
+    ...(c.resize !== undefined ? { resize: c.resize as ResizeRule } : {}),
+    ...(c.skipBadImages ? { skipBadImages: true } : {}),
     quiet: false,
     backend: c.backend ?? 'auto',
     storePath,
@@ -63,7 +64,7 @@ export function resolvedConfig(opts: RunOptions, r: { methodOptions: Record<stri
   const b = opts.backboneOptions ?? {};
   const backbone = opts.backbone ?? r.scenario.backbone;
   const c: RunConfig = {
-    scenario: isPath(opts.scenario) ? path.resolve(cwd, opts.scenario) : opts.scenario,
+    scenario: resolveScenarioRef(cwd, opts.scenario),
     method: opts.method,
     options: { ...r.methodOptions },
     seed: opts.seed,
@@ -81,6 +82,9 @@ export function resolvedConfig(opts: RunOptions, r: { methodOptions: Record<stri
     ...(opts.dataDir ? { dataDir: path.resolve(cwd, opts.dataDir) } : {}),
     ...(opts.cacheRoot ? { cacheDir: path.resolve(cwd, opts.cacheRoot) } : {}),
     ...(opts.offline ? { offline: true } : {}),
+    // How an image folder was read decides its features; other datasets have no images to resize.
+    ...(r.scenario.dataset.startsWith('imagefolder:') ? { resize: opts.resize ?? 'crop' } : {}),
+    ...(opts.skipBadImages ? { skipBadImages: true } : {}),
   };
   return c;
 }

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
-import { BACKBONE_OPTIONS, BACKEND_OPTIONS, DATA_OPTIONS, RUN_OPTIONS } from '../experiment-options.js';
+import { isDatasetSpec, parseDatasetSpec } from '../data/spec.js';
+import { BACKBONE_OPTIONS, BACKEND_OPTIONS, DATA_OPTIONS, IMAGE_FOLDER_OPTIONS, RUN_OPTIONS } from '../experiment-options.js';
 import { expected, optionFlag, optionsSchema, placeholder, describeOption, type OptionSpecs } from '../options.js';
 import type { OrderSpec } from '../scenario/orders.js';
 import { getMethodInfo, type MethodInfo } from './methods.js';
@@ -33,6 +34,8 @@ export interface CommonConfig {
   dataDir?: string;
   cacheDir?: string;
   offline?: boolean;
+  resize?: string;
+  skipBadImages?: boolean;
 }
 
 /** One run, completely: also a valid experiment file of one cell. */
@@ -70,6 +73,7 @@ const COMMON_GROUPS: OptionSpecs[] = [
   { base: RUN_OPTIONS.base, increment: RUN_OPTIONS.increment },
   BACKBONE_OPTIONS,
   DATA_OPTIONS,
+  IMAGE_FOLDER_OPTIONS,
   BACKEND_OPTIONS,
 ];
 const COMMON_SPECS: OptionSpecs = Object.assign({}, ...COMMON_GROUPS) as OptionSpecs;
@@ -212,8 +216,12 @@ export function checkMethodOptions(file: string, at: string, info: MethodInfo, o
 /** Resolve `p` against `dir` unless absolute. */
 const resolveIn = (dir: string, p: string): string => (path.isAbsolute(p) ? p : path.resolve(dir, p));
 
-/** A scenario name stays a name; a path (ends in .json or has a slash) is resolved against the file's folder. */
-function resolveScenarioRef(dir: string, s: string): string {
+/**
+ * A scenario name stays a name; a dataset spec (`imagefolder:<dir>`, `features:<path>`) gets its
+ * canonical form, and a path (ends in .json or has a slash) is resolved, both against `dir`.
+ */
+export function resolveScenarioRef(dir: string, s: string): string {
+  if (isDatasetSpec(s)) return parseDatasetSpec(s, dir)!.canonical;
   return s.endsWith('.json') || s.includes('/') || s.includes('\\') ? resolveIn(dir, s) : s;
 }
 
@@ -297,7 +305,14 @@ export function parseStudy(data: unknown, file: string, lookup: (name: string) =
   for (const key of PATH_KEYS) if (typeof common[key] === 'string') common[key] = resolveIn(dir, common[key]);
   if (common.backbone) common.backbone = resolveBackboneRef(dir, common.backbone);
 
-  const scenarios = ('scenario' in d ? [d.scenario as string] : (d.scenarios as string[])).map((s) => resolveScenarioRef(dir, s));
+  const scenarios = ('scenario' in d ? [d.scenario as string] : (d.scenarios as string[])).map((s, i) => {
+    try {
+      return resolveScenarioRef(dir, s);
+    } catch (err) {
+      if (err instanceof UserError) fail(file, 'scenario' in d ? pointer('scenario') : pointer('scenarios', i), err.message, err.hint);
+      throw err;
+    }
+  });
   const seeds = 'seed' in d ? [d.seed as number] : (d.seeds as number[] | undefined);
   const orders = 'order' in d ? [d.order as OrderSpec] : (d.orders as OrderSpec[] | undefined);
   return {

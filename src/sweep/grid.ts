@@ -123,7 +123,7 @@ const RESERVED: Record<string, string> = {
 };
 
 /** Flags of `cl run` that take no value. */
-const BARE = new Set(['offline']);
+const BARE = new Set(['offline', 'skipBadImages']);
 
 /** Parse further `cl run` flags (`--name value`, `--name=value`, `--offline`) into name → text. */
 export function parseRunFlags(args: readonly string[]): [string, string][] {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import type { RunRecord } from '../../src/types.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -79,6 +80,32 @@ describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, 
     const other = cl(['run', '--config', file, '--seed', '4', '--json', '-q', '--store', store]);
     expect(other.code, other.stderr).to.equal(0);
     expect((JSON.parse(other.stdout) as RunRecord).trainSeed).to.equal(4);
+  });
+
+  it('a run on an image folder: its configuration keeps the dataset spec and --resize, and repeats it from another folder', async () => {
+    // 2 classes of 6x5 one-colour PNGs, given relative to the working directory.
+    for (const [split, n] of [['train', 3], ['test', 2]] as const) {
+      for (const [c, name] of ['red', 'green'].entries()) {
+        fs.mkdirSync(path.join(tmp, 'colours', split, name), { recursive: true });
+        for (let i = 0; i < n; i++) {
+          const px = Buffer.from(Array.from({ length: 6 * 5 * 3 }, (_, k) => (k % 3 === c ? 200 : 20) + i));
+          await sharp(px, { raw: { width: 6, height: 5, channels: 3 } }).png().toFile(path.join(tmp, 'colours', split, name, `${i}.png`));
+        }
+      }
+    }
+    const store = path.join(tmp, 'folder.json');
+    const first = cl(['run', 'imagefolder:colours', '--increment', '1', '--method', 'nmc', '--backbone', 'pixels', '--resize', 'none', '--json', '-q', '--store', store]);
+    expect(first.code, first.stderr).to.equal(0);
+    const a = JSON.parse(first.stdout) as RunRecord;
+    expect(a.config).to.include({ scenario: `imagefolder:${path.join(tmp, 'colours')}`, resize: 'none', backbone: 'pixels' });
+    const show = cl(['show', a.id, '--config', '--store', store]);
+    fs.mkdirSync(path.join(tmp, 'elsewhere'), { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'elsewhere', 'folder-config.json'), show.stdout);
+    const again = cl(['run', '--config', path.join('elsewhere', 'folder-config.json'), '--json', '-q', '--store', store]);
+    expect(again.code, again.stderr).to.equal(0);
+    const b = JSON.parse(again.stdout) as RunRecord;
+    expect(b.config).to.deep.equal(a.config);
+    expect(b.increments.map((i) => i.correctPerClass)).to.deep.equal(a.increments.map((i) => i.correctPerClass));
   });
 
   it('experiment files: a grid for cl sweep, one cell for cl run --config, errors with file and pointer (exit 2)', () => {

@@ -93,6 +93,19 @@ describe('study/study: experiment files', () => {
     expect(url.common.backbone).to.equal('onnx:https://example.org/m.onnx');
   });
 
+  it('dataset specs as scenarios: canonical, relative to the file; image-folder options checked and passed to every cell', () => {
+    fs.mkdirSync(path.join(dir, 'spec'), { recursive: true });
+    const s = readStudyFile(
+      write('spec/specs.json', { scenarios: ['imagefolder:photos', 'features:/abs/feats.npz'], method: 'nmc', increment: 2, resize: 'none', skipBadImages: true }),
+    );
+    expect(s.scenarios).to.deep.equal([`imagefolder:${path.join(dir, 'spec', 'photos')}`, 'features:/abs/feats.npz']);
+    const jobs = expandStudy(s, getMethodInfo).jobs;
+    expect(jobs[0].runArgs).to.deep.equal([`imagefolder:${path.join(dir, 'spec', 'photos')}`, '--method', 'nmc', '--increment', '2', '--resize', 'none', '--skip-bad-images']);
+    expect(errorOf({ scenario: 'imagefolder:', method: 'nmc' }).message).to.match(/exp\.json: \/scenario dataset spec "imagefolder:" names no path$/);
+    expect(errorOf({ scenarios: ['split-mnist-mini', 'features: '], method: 'nmc' }).message).to.match(/exp\.json: \/scenarios\/1 dataset spec/);
+    expect(errorOf({ scenario: 'imagefolder:x', method: 'nmc', resize: 'stretch' }).message).to.match(/\/resize must be one of crop, squash, none, got "stretch"/);
+  });
+
   it('the shipped experiments/ files are valid', () => {
     const folder = path.resolve('experiments');
     const files = fs.readdirSync(folder).filter((f) => /\.(json|ya?ml)$/.test(f));
