@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { CACHE_KINDS, listCache, removeCacheEntries, type CacheKind } from '../cache-entries.js';
 import { UserError } from '../errors.js';
-import { cacheRoot } from '../paths.js';
+import { cacheRoot, hfHubCacheDir } from '../paths.js';
 import { renderTable } from '../report/table.js';
 import { action, pathOption } from './common.js';
 import { printable, printableDeep } from '../report/printable.js';
@@ -44,14 +44,15 @@ export function register(program: Command): void {
         }
         const total = entries.reduce((s, e) => s + e.bytes, 0);
         const rows = entries.map((e) => [e.kind, e.id, fmtBytes(e.bytes), e.modifiedAt.slice(0, 19).replace('T', ' '), e.what]);
-        process.stdout.write(`cache ${dir}: ${entries.length} entries, ${fmtBytes(total)}\n${renderTable(['kind', 'id', 'size', 'modified (UTC)', 'what'], rows, { align: ['left', 'left', 'right', 'left', 'left'] })}\n`);
+        const hub = entries.some((e) => e.shared) ? ` (hf-hub/: the Hugging Face hub cache ${printable(hfHubCacheDir())})` : '';
+        process.stdout.write(`cache ${dir}${hub}: ${entries.length} entries, ${fmtBytes(total)}\n${renderTable(['kind', 'id', 'size', 'modified (UTC)', 'what'], rows, { align: ['left', 'left', 'right', 'left', 'left'] })}\n`);
       }),
     );
   cache
     .command('rm')
-    .description('remove cache entries: feature-set ids (or unique prefixes), datasets/<name>, models/<path>')
+    .description('remove cache entries: feature-set ids (or unique prefixes), datasets/<name>, models/<path>, hf-hub/<repo>')
     .argument('[ids...]', 'entry ids as `cl cache ls` shows them')
-    .option('--all', 'remove every entry (of --kind, when given)')
+    .option('--all', 'remove every entry (of --kind, when given) except the Hugging Face hub cache, which other programs share')
     .addOption(kindOption())
     .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .action(
@@ -59,10 +60,15 @@ export function register(program: Command): void {
         const root = opts.cacheDir ?? cacheRoot();
         if (!opts.all && ids.length === 0) throw new UserError('nothing to remove', 'name entry ids (see `cl cache ls`) or pass --all');
         if (opts.all && ids.length > 0) throw new UserError('give entry ids or --all, not both', 'cl cache rm <id...>, or cl cache rm --all [--kind features]');
-        const targets = opts.all ? (await listCache(root, opts.kind ? [opts.kind] : CACHE_KINDS)).map((e) => e.id) : ids;
+        const listed = opts.all ? await listCache(root, opts.kind ? [opts.kind] : CACHE_KINDS) : [];
+        const kept = listed.filter((e) => e.shared);
+        const targets = opts.all ? listed.filter((e) => !e.shared).map((e) => e.id) : ids;
         const removed = await removeCacheEntries(root, targets);
         const bytes = removed.reduce((s, e) => s + e.bytes, 0);
         process.stdout.write(`removed ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'} (${fmtBytes(bytes)})\n`);
+        if (kept.length > 0) {
+          process.stdout.write(`kept ${kept.length} Hugging Face hub entr${kept.length === 1 ? 'y' : 'ies'} (shared with huggingface_hub; remove by id: ${printable(kept.map((e) => e.id).join(' '))})\n`);
+        }
       }),
     );
 }
