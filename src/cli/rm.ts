@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { removeCheckpoint } from '../store/checkpoints.js';
 import { effectiveStatus, openStore, type RecordBase } from '../store/store.js';
 import { action, addStoreOption, storePath } from './common.js';
+import { printable } from '../report/printable.js';
 
 export function register(program: Command): void {
   const cmd = program
@@ -28,14 +29,15 @@ export function register(program: Command): void {
       const alive = records.filter((r) => effectiveStatus(r) === 'running');
       if (alive.length > 0 && !opts.force) {
         throw new UserError(
-          `${alive.map((r) => `${r.id} (pid ${r.pid} on ${r.host})`).join(', ')} ${alive.length === 1 ? 'is' : 'are'} still running; nothing was deleted`,
+          `${alive.map((r) => printable(`${r.id} (pid ${r.pid} on ${r.host})`)).join(', ')} ${alive.length === 1 ? 'is' : 'are'} still running; nothing was deleted`,
           'stop the run first (Ctrl-C marks it interrupted), or pass --force',
         );
       }
       for (const r of records) {
         await store.remove(r.id);
         await removeCheckpoint(store.path, r.id);
-        process.stdout.write(`removed ${r.id} (${r.kind}, ${effectiveStatus(r)}, ${r.createdAt})\n`);
+        // Record fields are outside text (a hand-edited store): shown through printable.
+        process.stdout.write(`${printable(`removed ${r.id} (${r.kind}, ${effectiveStatus(r)}, ${r.createdAt})`)}\n`);
       }
     }),
   );
