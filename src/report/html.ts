@@ -147,6 +147,7 @@ function runSection(run: RunRecord, label: string): string {
 ${heatmap(run)}
 ${confusionBlock(run)}
 <details><summary>configuration${run.config ? ' (cl run --config repeats it)' : ''}</summary><pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre></details>
+${run.config && run.data ? `<details><summary>data read (classes, files, skipped images)</summary><pre>${escapeHtml(JSON.stringify(run.data, null, 2))}</pre></details>` : ''}
 ${run.provenance ? `<details><summary>provenance</summary><pre>${escapeHtml(JSON.stringify(run.provenance, null, 2))}</pre></details>` : ''}
 </section>`;
 }
