@@ -1,13 +1,11 @@
-/** `cl ls`: the runs and compatibility jobs in the store. */
+/** `cl ls`: the runs and compatibility jobs in the store, from its index (no record file is read). */
 import chalk from 'chalk';
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import type { CompatRecord } from '../compat/record.js';
 import { renderCompatListLine } from '../report/compat.js';
 import { renderTable } from '../report/table.js';
 import { renderRunList } from '../report/terminal.js';
-import { effectiveStatus, openStore } from '../store/store.js';
-import type { RunRecord } from '../types.js';
+import { effectiveStatus, isCompatEntry, isRunEntry, openStore } from '../store/store.js';
 import { action, addStoreOption, storePath } from './common.js';
 
 interface LsOpts extends RecordFilter {
@@ -53,21 +51,23 @@ export function register(program: Command): void {
     .option('--method <name>', 'only records of this method')
     .addOption(new Option('--status <status>', 'only records with this status (running: its process is alive; interrupted: it died)').choices(['running', 'finished', 'failed', 'interrupted']))
     .option('--last <n>', 'only the N most recent matching records', lastN)
-    .option('--json', 'print the records as JSON (status = effective status)');
+    .option('--json', "print the records' index entries as JSON (status = effective status; `cl show <id> --json` prints a whole record)");
   addStoreOption(cmd);
   cmd.action(
     action(async (opts: LsOpts) => {
-      const store = await openStore(storePath(opts));
-      const records = filterRecords(
-        (await store.list()).map((r) => ({ ...r, status: effectiveStatus(r) })),
+      const store = await openStore(storePath(opts), { readOnly: true });
+      const all = await store.entries(opts.kind ? { kind: opts.kind } : {});
+      for (const e of all) if (e.problem !== undefined) store.warn(`skipped record ${e.id} in ${store.path}: malformed (${e.problem})`);
+      const entries = filterRecords(
+        all.filter((e) => e.problem === undefined).map((e) => ({ ...e, status: effectiveStatus(e) })),
         opts,
       );
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         return;
       }
-      const runs = records.filter((r) => r.kind === 'run') as unknown as RunRecord[];
-      const compat = records.filter((r) => r.kind === 'compat') as unknown as CompatRecord[];
+      const runs = entries.filter(isRunEntry);
+      const compat = entries.filter(isCompatEntry);
       if (runs.length > 0 || compat.length === 0) process.stdout.write(`${renderRunList(runs)}`);
       if (compat.length > 0) {
         const head = ['id', 'created (UTC)', 'status', 'scenario', 'method', 'backbone', 'AC top-1', 'AM mAP', 'versions'];

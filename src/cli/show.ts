@@ -1,10 +1,8 @@
-/** `cl show <id>`: one run's accuracy matrix, curve and summary. */
+/** `cl show <id>`: one run's accuracy matrix, curve and summary (reads that record only). */
 import type { Command } from 'commander';
-import type { CompatRecord } from '../compat/record.js';
 import { renderCompat } from '../report/compat.js';
 import { renderRun } from '../report/terminal.js';
-import { effectiveStatus, openStore } from '../store/store.js';
-import type { RunRecord } from '../types.js';
+import { MalformedRecordError, openStore, withEffectiveStatus } from '../store/store.js';
 import { UserError } from '../errors.js';
 import { action, addStoreOption, storePath } from './common.js';
 
@@ -18,20 +16,29 @@ export function register(program: Command): void {
   addStoreOption(cmd);
   cmd.action(
     action(async (id: string, opts: { store?: string; json?: boolean; config?: boolean }) => {
-      const store = await openStore(storePath(opts));
-      const rec = await store.get(id);
-      const record = { ...rec, status: effectiveStatus(rec) };
+      const store = await openStore(storePath(opts), { readOnly: true });
+      let rec;
+      try {
+        rec = withEffectiveStatus(await store.get(id));
+      } catch (e) {
+        // A malformed record cannot be rendered, but its JSON is printed as stored (to repair it).
+        if (!(e instanceof MalformedRecordError) || !opts.json) throw e;
+        const raw = await store.inspect(e.id);
+        if (raw.record === null) throw e;
+        store.warn(`record ${e.id} in ${store.path} is malformed (${e.problem}); printed as stored`);
+        process.stdout.write(`${JSON.stringify(raw.record, null, 2)}\n`);
+        return;
+      }
       if (opts.config) {
-        const run = record as unknown as RunRecord;
-        if (run.kind !== 'run') throw new UserError(`record ${run.id} is a ${run.kind} record`, 'configurations are stored for runs of `cl run`');
-        if (!run.config) {
-          throw new UserError(`run ${run.id} was stored before cl recorded run configurations`, `its command was: cl ${run.command.join(' ')} (in ${run.cwd ?? 'an unknown folder'})`);
+        if (rec.kind !== 'run') throw new UserError(`record ${rec.id} is a ${rec.kind} record`, 'configurations are stored for runs of `cl run`');
+        if (!rec.config) {
+          throw new UserError(`run ${rec.id} was stored before cl recorded run configurations`, `its command was: cl ${rec.command.join(' ')} (in ${rec.cwd ?? 'an unknown folder'})`);
         }
-        const file = { description: `configuration of run ${run.id} (${run.createdAt}, cl ${run.clVersion})`, ...run.config };
+        const file = { description: `configuration of run ${rec.id} (${rec.createdAt}, cl ${rec.clVersion})`, ...rec.config };
         process.stdout.write(`${JSON.stringify(file, null, 2)}\n`);
-      } else if (opts.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
-      else if (record.kind === 'compat') process.stdout.write(`${renderCompat(record as unknown as CompatRecord)}\n`);
-      else process.stdout.write(`${renderRun(record as unknown as RunRecord)}\n`);
+      } else if (opts.json) process.stdout.write(`${JSON.stringify(rec, null, 2)}\n`);
+      else if (rec.kind === 'compat') process.stdout.write(`${renderCompat(rec)}\n`);
+      else process.stdout.write(`${renderRun(rec)}\n`);
     }),
   );
 }
