@@ -7,18 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RunRecord } from '../../src/types.js';
+import { entry, type ClResult } from './child.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = Omit<ClResult, 'ms'>;
 
 describe('studies (cl run --config, cl show --config, cl sweep exp.json, cl rm, cl ls filters)', function () {
   this.timeout(300_000);
