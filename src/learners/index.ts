@@ -4,11 +4,14 @@
  */
 import { UserError } from '../errors.js';
 import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { fecamMethod } from './fecam.js';
 import { finetuneMethod } from './finetune.js';
 import { jointMethod } from './joint.js';
 import { adapterFinetuneMethod, napaVqMethod } from './napa-vq.js';
 import { nmcMethod } from './nmc.js';
+import { ranpacMethod } from './ranpac.js';
 import { replayMethod } from './replay.js';
+import { sldaMethod } from './slda.js';
 import { waMethod } from './wa.js';
 
 export const METHODS: MethodDef[] = [
@@ -19,6 +22,9 @@ export const METHODS: MethodDef[] = [
   jointMethod,
   napaVqMethod,
   adapterFinetuneMethod,
+  ranpacMethod,
+  fecamMethod,
+  sldaMethod,
 ];
 
 export function getMethod(name: string): MethodDef {
