@@ -16,8 +16,8 @@
  * once as a float64 product with the (upper-triangular) L_k⁻ᵀ.
  */
 import { UserError } from '../errors.js';
-import { atb, matmul } from '../linalg/gemm.js';
-import { cholesky, lowerInverse, NotPositiveDefiniteError, packedSize, packUpper, transpose, unpackSymmetric } from '../linalg/dense.js';
+import { matmul } from '../linalg/gemm.js';
+import { cholesky, gram, lowerInverse, NotPositiveDefiniteError, packedSize, packUpper, transpose, unpackSymmetric } from '../linalg/dense.js';
 import type { Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
@@ -152,7 +152,7 @@ export class FecamLearner implements Learner {
       const na = s.count;
       const w = na > 0 ? Math.sqrt((na * nb) / (na + nb)) : 0;
       for (let d = 0; d < D; d++) z[d] = w * (s.meanT[d] - mb[d]);
-      const g = atb(z, z, nb + 1, D, D);
+      const g = gram(z, nb + 1, D);
       let p = 0;
       for (let i = 0; i < D; i++) for (let j = i; j < D; j++) s.scatter[p++] += g[i * D + j];
       for (let d = 0; d < D; d++) s.meanT[d] = (na * s.meanT[d] + nb * mb[d]) / (na + nb);

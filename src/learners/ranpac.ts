@@ -14,8 +14,8 @@
  * Skipped: the paper's first-session fine-tuning of the backbone (PETL); features are frozen here.
  */
 import { UserError } from '../errors.js';
-import { atb, matmul } from '../linalg/gemm.js';
-import { cholesky, choleskySolve, NotPositiveDefiniteError, packedSize, packUpper, unpackSymmetric } from '../linalg/dense.js';
+import { matmul } from '../linalg/gemm.js';
+import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packedSize, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import { Rng } from '../rng.js';
 import type { Experience, Features, Learner } from '../types.js';
 import {
@@ -167,7 +167,7 @@ export class RanpacLearner implements Learner {
       for (const [idx, g] of [[trainIdx, gTrain], [valIdx, gVal]] as const) {
         if (idx.length === 0) continue;
         const part = idx.length === b ? h : gather(h, idx, M);
-        const p = atb(part, part, idx.length, M, M);
+        const p = gram(part, idx.length, M);
         for (let t = 0; t < g.length; t++) g[t] += p[t];
       }
       for (let i = 0; i < b; i++) {

@@ -19,8 +19,8 @@
  * update's weights) rather than rank-1 loops.
  */
 import { UserError } from '../errors.js';
-import { atb, matmul } from '../linalg/gemm.js';
-import { cholesky, choleskySolve, NotPositiveDefiniteError, packUpper, unpackSymmetric } from '../linalg/dense.js';
+import { matmul } from '../linalg/gemm.js';
+import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import type { Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
@@ -183,7 +183,7 @@ export class SldaLearner implements Learner {
   }
 
   private addGram(z: Float64Array, n: number): void {
-    const g = atb(z, z, n, this.dim, this.dim);
+    const g = gram(z, n, this.dim);
     const s = this.scatter;
     for (let i = 0; i < g.length; i++) s[i] += g[i];
   }

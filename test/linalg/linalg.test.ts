@@ -3,6 +3,7 @@ import { atb, gemmEngine, jsGemm, matmul } from '../../src/linalg/gemm.js';
 import {
   cholesky,
   choleskySolve,
+  gram,
   lowerInverse,
   NotPositiveDefiniteError,
   packUpper,
@@ -150,5 +151,18 @@ describe('linalg: Cholesky, triangular inverse and solves', () => {
     expect(p.length).to.equal(packedSize(3));
     expect(Array.from(p)).to.deep.equal([1, 2, 3, 4, 5, 6]);
     expect(Array.from(unpackSymmetric(p, 3))).to.deep.equal(Array.from(a));
+  });
+});
+
+describe('linalg: symmetric Gram matrix in strips', () => {
+  it('gram(Z) equals ZᵀZ for strip counts 1, 4 and 8', () => {
+    const rng = new Rng(4);
+    for (const [n, m] of [[5, 7], [30, 200], [12, 600]]) {
+      const z = randn(rng, n * m);
+      const want = naive(transpose(z, n, m), z, m, n, m);
+      const g = gram(z, n, m);
+      expect(maxAbsDiff(g, want)).to.be.below(1e-12 * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) expect(g[i * m + j]).to.equal(g[j * m + i]);
+    }
   });
 });
