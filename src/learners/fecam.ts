@@ -90,16 +90,110 @@ function unitRows(v: Float64Array, n: number, D: number): void {
 /** Column blocks of the distance product (upper-triangular factor: block j needs rows 0..j1). */
 const DIST_BLOCKS = 4;
 
+/** Distinct rows the distance memo holds before it starts over (×4·D bytes of row copies). */
+export const FECAM_MEMO_ROWS = 100_000;
+
+/** Distinct feature rows by content: FNV-1a of the float bits, exact comparison on a hash hit. */
+class RowIndex {
+  private byHash = new Map<number, number[]>();
+  private chunks: Float32Array[] = [];
+  private n = 0;
+  private static readonly CHUNK = 4096;
+
+  constructor(private readonly dim: number) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  private row(id: number): Float32Array {
+    const c = RowIndex.CHUNK;
+    const o = (id % c) * this.dim;
+    return this.chunks[Math.floor(id / c)].subarray(o, o + this.dim);
+  }
+
+  /** Id of every row of x (new rows are added). */
+  ids(x: Features): Int32Array {
+    const D = this.dim;
+    const out = new Int32Array(x.count);
+    const bits = new Uint32Array(x.x.buffer, x.x.byteOffset, x.count * D);
+    for (let i = 0; i < x.count; i++) {
+      const o = i * D;
+      let h = 0x811c9dc5;
+      for (let d = 0; d < D; d++) h = Math.imul(h ^ bits[o + d], 0x01000193);
+      const src = x.x.subarray(o, o + D);
+      const list = this.byHash.get(h);
+      let id = -1;
+      if (list) {
+        for (const cand of list) {
+          const r = this.row(cand);
+          let same = true;
+          for (let d = 0; d < D && same; d++) same = Object.is(r[d], src[d]);
+          if (same) {
+            id = cand;
+            break;
+          }
+        }
+      }
+      if (id < 0) {
+        id = this.n++;
+        const c = Math.floor(id / RowIndex.CHUNK);
+        if (c === this.chunks.length) this.chunks.push(new Float32Array(RowIndex.CHUNK * D));
+        this.row(id).set(src);
+        if (list) list.push(id);
+        else this.byHash.set(h, [id]);
+      }
+      out[i] = id;
+    }
+    return out;
+  }
+}
+
+/** Computed distances per class label, indexed by row id (NaN: not computed). */
+class DistanceMemo {
+  readonly rows: RowIndex;
+  private perClass = new Map<number, Float64Array>();
+
+  constructor(dim: number) {
+    this.rows = new RowIndex(dim);
+  }
+
+  forClass(label: number): Float64Array {
+    let c = this.perClass.get(label);
+    if (!c || c.length < this.rows.size) {
+      const grown = new Float64Array(Math.max(this.rows.size, 1024) * 2).fill(NaN);
+      if (c) grown.set(c);
+      this.perClass.set(label, (c = grown));
+    }
+    return c;
+  }
+
+  forget(label: number): void {
+    this.perClass.delete(label);
+  }
+
+  /** Memo entries held (for the state summary). */
+  entries(): number {
+    let n = 0;
+    for (const c of this.perClass.values()) n += c.length;
+    return n;
+  }
+}
+
 export class FecamLearner implements Learner {
   readonly name = 'fecam';
   private classes: ClassStat[] = [];
   private byLabel = new Map<number, ClassStat>();
+  private memo: DistanceMemo;
 
   constructor(
     readonly config: FecamConfig,
     readonly dim: number,
+    /** Distinct test rows the distance memo may hold (FECAM_MEMO_ROWS; 0 turns it off). */
+    private readonly memoRows = FECAM_MEMO_ROWS,
   ) {
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`fecam: feature dimension must be a positive integer, got ${dim}`);
+    this.memo = new DistanceMemo(dim);
   }
 
   private slot(label: number): ClassStat {
@@ -158,6 +252,7 @@ export class FecamLearner implements Learner {
       for (let d = 0; d < D; d++) s.meanT[d] = (na * s.meanT[d] + nb * mb[d]) / (na + nb);
       s.count = na + nb;
       s.model = null;
+      this.memo.forget(label);
     }
   }
 
@@ -247,22 +342,62 @@ export class FecamLearner implements Learner {
     return s.model;
   }
 
-  /** Distances d_k (n×K, classes in `labels()` order) of every row. */
+  /**
+   * Distances d_k (n×K, classes in `labels()` order) of every row. A distance already computed
+   * for a row with the same content and a class unchanged since is reused (docs/methods/fecam.md
+   * §5): evaluation re-scores the same test rows after every increment, and recomputing them for
+   * the old classes would be most of the work. The products are row-independent, so reused and
+   * recomputed values are the same bits.
+   */
   distances(x: Features): Float64Array {
     checkFeatures('fecam', x, this.dim, 'test');
     this.checkTukeyDomain(x, 'test');
     const seen = this.classes.filter((s) => s.count > 0);
     if (seen.length === 0) throw new Error('fecam: predict() called before any class was learned');
     const models = seen.map((s) => this.build(s));
-    const D = this.dim;
     const K = seen.length;
-    const out = new Float64Array(x.count * K);
+    const n = x.count;
+    if (this.memo.rows.size + n > this.memoRows) this.memo = new DistanceMemo(this.dim);
+    const ids = this.memo.rows.ids(x);
+    const caches = seen.map((s) => this.memo.forClass(s.label));
+    // Classes that miss the same rows are computed together (shared transformed rows).
+    const groups = new Map<string, { pos: Int32Array; classes: number[] }[]>();
+    caches.forEach((c, k) => {
+      const miss: number[] = [];
+      for (let i = 0; i < n; i++) if (Number.isNaN(c[ids[i]])) miss.push(i);
+      if (miss.length === 0) return;
+      const key = `${miss.length}:${miss[0]}:${miss[miss.length - 1]}`;
+      const list = groups.get(key) ?? [];
+      groups.set(key, list);
+      const pos = Int32Array.from(miss);
+      const same = list.find((g) => g.pos.length === pos.length && g.pos.every((v, i) => v === pos[i]));
+      if (same) same.classes.push(k);
+      else list.push({ pos, classes: [k] });
+    });
+    for (const g of [...groups.values()].flat()) {
+      this.computeDistances(
+        x,
+        g.pos,
+        g.classes.map((k) => models[k]),
+        (k, j, d) => (caches[g.classes[k]][ids[g.pos[j]]] = d),
+      );
+    }
+    const out = new Float64Array(n * K);
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) out[i * K + k] = caches[k][ids[i]];
+    return out;
+  }
+
+  /** d(x̃, class) for the rows `pos` of x and the given classes; set(classIndex, rowIndex, d). */
+  private computeDistances(x: Features, pos: Int32Array, models: NonNullable<ClassStat['model']>[], set: (k: number, j: number, d: number) => void): void {
+    const D = this.dim;
     const bounds = Array.from({ length: DIST_BLOCKS + 1 }, (_, b) => Math.round((b * D) / DIST_BLOCKS));
-    for (let start = 0; start < x.count; start += ROW_BLOCK) {
-      const n = Math.min(ROW_BLOCK, x.count - start);
+    for (let start = 0; start < pos.length; start += ROW_BLOCK) {
+      const n = Math.min(ROW_BLOCK, pos.length - start);
       const xt = new Float64Array(n * D);
-      const src = x.x.subarray(start * D, (start + n) * D);
-      for (let i = 0; i < xt.length; i++) xt[i] = src[i];
+      for (let j = 0; j < n; j++) {
+        const src = x.x.subarray(pos[start + j] * D, (pos[start + j] + 1) * D);
+        for (let d = 0; d < D; d++) xt[j * D + d] = src[d];
+      }
       tukeyInPlace(xt, this.config.tukey);
       unitRows(xt, n, D);
       // Column prefixes x̃[:, 0:j1] for the triangular blocks (shared by every class).
@@ -280,7 +415,7 @@ export class FecamLearner implements Learner {
               const e = xt[i * D + d] - mdl.proto[d];
               v += e * e;
             }
-            out[(start + i) * K + k] = v;
+            set(k, start + i, v);
           }
           return;
         }
@@ -310,10 +445,9 @@ export class FecamLearner implements Learner {
             acc[i] += v;
           }
         }
-        for (let i = 0; i < n; i++) out[(start + i) * K + k] = acc[i];
+        for (let i = 0; i < n; i++) set(k, start + i, acc[i]);
       });
     }
-    return out;
   }
 
   predict(x: Features): Int32Array {
@@ -332,7 +466,6 @@ export class FecamLearner implements Learner {
     for (const s of this.classes) counts[String(s.label)] = s.count;
     const K = this.classes.length;
     const D = this.dim;
-    const built = this.classes.filter((s) => s.model?.inv).length;
     const c = this.config;
     return {
       rule:
@@ -349,7 +482,7 @@ export class FecamLearner implements Learner {
         kept('class sums of raw features Σx', [K, D]),
         kept('class means of Tukey features', [K, D]),
         kept('class scatter matrices of Tukey features (packed upper triangle)', [K, packedSize(D)]),
-        ...(built > 0 ? [kept('inverse Cholesky factors L⁻ᵀ of the classes built so far (packed)', [built, packedSize(D)], 'float64', true)] : []),
+        kept('inverse Cholesky factors L⁻ᵀ, one per class (derived, rebuilt after a change; packed)', [K, packedSize(D)], 'float64', true),
       ]),
     };
   }
@@ -390,10 +523,12 @@ export class FecamLearner implements Learner {
     }
     this.classes = classes;
     this.byLabel = byLabel;
+    this.memo = new DistanceMemo(this.dim);
   }
 
   dispose(): void {
     for (const s of this.classes) s.model = null;
+    this.memo = new DistanceMemo(this.dim);
   }
 }
 

@@ -84,6 +84,8 @@ export interface RanpacState {
   increments: number;
   /** λ in force (null: none chosen yet). */
   lambda: number | null;
+  /** Validation errors of the last λ search, per grid value (null: none yet). */
+  ridgeLosses: (number | null)[] | null;
   classes: { label: number; count: number; c: Float64Array }[];
   /** G, packed upper triangle. */
   gram: Float64Array;
@@ -91,8 +93,8 @@ export interface RanpacState {
 
 export interface RidgeChoice {
   lambda: number;
-  /** Validation MSE per grid value. */
-  losses: number[];
+  /** Validation MSE per grid value (null: G + λI not positive definite at that λ). */
+  losses: (number | null)[];
 }
 
 export class RanpacLearner implements Learner {
@@ -298,7 +300,7 @@ export class RanpacLearner implements Learner {
         kept('Gram matrix G = Σhhᵀ (symmetric; checkpoints hold the upper triangle)', [M, M]),
         kept('class sums C = Σhyᵀ', [K, M]),
         ...(this.proj ? [kept('random projection Wᵣ (redrawn from the seed, not checkpointed)', [this.dim, M], 'float64', true)] : []),
-        ...(this.model ? [kept('ridge weights W (rebuilt after an update)', [M, this.model.labels.length], 'float64', true)] : []),
+        kept('ridge weights W (derived, rebuilt after an update)', [M, K], 'float64', true),
       ]),
     };
   }
@@ -320,6 +322,7 @@ export class RanpacLearner implements Learner {
       projectionChecksum: this.projectionChecksum(),
       increments: this.increments,
       lambda: this.lambda,
+      ridgeLosses: this.lastChoice ? [...this.lastChoice.losses] : null,
       classes: this.classes.map((s) => ({ label: s.label, count: s.count, c: s.c.slice() })),
       gram: packUpper(this.gram, this.width),
     };
@@ -335,6 +338,11 @@ export class RanpacLearner implements Learner {
     if (st.projectionChecksum !== this.projectionChecksum()) throw bad('the random projection drawn from the seed differs from the checkpoint (changed generator?)');
     if (!Number.isInteger(st.increments) || (st.increments as number) < 0) throw bad(`increment count ${String(st.increments)}`);
     if (st.lambda !== null && !(typeof st.lambda === 'number' && st.lambda > 0)) throw bad(`ridge λ ${String(st.lambda)}`);
+    const losses = st.ridgeLosses;
+    if (losses !== null && !(Array.isArray(losses) && losses.length === RIDGE_GRID.length && losses.every((v) => v === null || typeof v === 'number'))) {
+      throw bad('ridge search losses are not one number per grid value');
+    }
+    if ((losses === null) !== (st.lambda === null || this.config.ridge !== 'auto')) throw bad('ridge search losses and λ do not go together');
     if (!Array.isArray(st.classes)) throw bad('no class list');
     const M = this.width;
     const classes: ClassStat[] = [];
@@ -352,7 +360,7 @@ export class RanpacLearner implements Learner {
     this.gram = gram;
     this.increments = st.increments as number;
     this.lambda = st.lambda ?? null;
-    this.lastChoice = null;
+    this.lastChoice = losses && this.lambda !== null ? { lambda: this.lambda, losses: [...losses] } : null;
     this.model = null;
   }
 
@@ -394,14 +402,14 @@ export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: 
   });
   const hv = new Float64Array(val.length * m);
   val.forEach((r, i) => hv.set(r.h, i * m));
-  const losses: number[] = [];
+  const losses: (number | null)[] = [];
   for (const lambda of RIDGE_GRID) {
     let w: Float64Array;
     try {
       w = ridgeSolve(gFit, c, m, K, lambda);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
-      losses.push(Infinity); // numerically singular at this λ: not a candidate
+      losses.push(null); // numerically singular at this λ: not a candidate
       continue;
     }
     const pred = matmul(hv, w, val.length, m, K);
@@ -412,10 +420,14 @@ export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: 
         se += e * e;
       }
     });
-    losses.push(val.length > 0 ? se / (val.length * K) : Infinity);
+    losses.push(se / (val.length * K));
   }
-  let best = 0;
-  for (let i = 1; i < losses.length; i++) if (losses[i] < losses[best]) best = i;
+  let best = -1;
+  for (let i = 0; i < losses.length; i++) {
+    const v = losses[i];
+    if (v !== null && (best < 0 || v < (losses[best] as number))) best = i;
+  }
+  if (best < 0) throw new UserError('ranpac: G + λI is not positive definite for any λ of the grid', 'fix λ with --ridge <value>');
   return { lambda: RIDGE_GRID[best], losses };
 }
 

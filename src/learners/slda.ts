@@ -295,7 +295,7 @@ export class SldaLearner implements Learner {
       ...memorySummary([
         kept('class means μ_k', [K, D]),
         kept('shared covariance t·Σ (symmetric; checkpoints hold the upper triangle)', [D, D]),
-        ...(this.model ? [kept('Λμ_k and ½μ_kᵀΛμ_k (rebuilt after an update)', [D + 1, K], 'float64', true)] : []),
+        kept('Λμ_k and ½μ_kᵀΛμ_k (derived, rebuilt after an update)', [D + 1, K], 'float64', true),
       ]),
     };
   }

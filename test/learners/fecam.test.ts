@@ -133,6 +133,30 @@ describe('learners/fecam (docs/methods/fecam.md)', () => {
     expect(accuracy(b[0].pred, data.test.y)).to.be.above(50);
   });
 
+  it('memoised distances equal recomputed ones bit for bit (overlapping test sets, duplicates, class updates)', () => {
+    const data = clusters(13, 6, 9, 25, 12, { nonNegative: true });
+    const part = (lo: number, hi: number) => rows(data.train, Array.from({ length: data.train.count }, (_, i) => i).filter((i) => data.train.y[i] >= lo && data.train.y[i] < hi));
+    const memo = new FecamLearner(cfg(), 9);
+    const plain = new FecamLearner(cfg(), 9, 0);
+    const rng = new Rng(2);
+    const all = Array.from({ length: data.test.count }, (_, i) => i);
+    const steps: (() => void)[] = [
+      () => [memo, plain].forEach((l) => l.learnBatch(part(0, 3))),
+      () => [memo, plain].forEach((l) => l.learnBatch(part(3, 6))),
+      () => [memo, plain].forEach((l) => l.learnBatch(rows(part(1, 2), [0, 1, 2]))), // class 1 changes
+    ];
+    for (const step of steps) {
+      step();
+      for (let r = 0; r < 3; r++) {
+        const pick = rng.permutation(all.length).slice(0, 30 + rng.int(40));
+        pick.push(pick[0], pick[1]); // duplicates
+        const q = rows(data.test, pick.map((i) => all[i]));
+        expect(Array.from(memo.distances(q))).to.deep.equal(Array.from(plain.distances(q)));
+      }
+    }
+    expect(memo.stateSummary()).to.deep.equal(plain.stateSummary()); // the memo is not learner state
+  });
+
   it('a class with one sample (no covariance) falls back to the Euclidean distance of the unit vectors', () => {
     const l = new FecamLearner(cfg({ tukey: 1 }), 2);
     l.learnBatch(features([[3, 4]], [9]));
@@ -161,6 +185,12 @@ describe('learners/fecam (docs/methods/fecam.md)', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+    // The stored learner state must read the same after a restore (resume compares it).
+    const restored = new FecamLearner(cfg(), 8);
+    restored.setState(full.getState());
+    restored.predict(data.test);
+    full.predict(data.test);
+    expect(restored.stateSummary()).to.deep.equal(full.stateSummary());
     expect(userError(() => new FecamLearner(cfg({ gamma1: 2 }), 8).setState(full.getState())).message).to.match(/option gamma1 was 1, now 2/);
   });
 

@@ -170,6 +170,12 @@ describe('learners/ranpac (docs/methods/ranpac.md)', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+    // The stored learner state must read the same after a restore (resume compares it).
+    const restored = new RanpacLearner(cfg({ projection: 40 }), 8, 7);
+    restored.setState(full.getState());
+    restored.predict(data.test);
+    full.predict(data.test);
+    expect(restored.stateSummary()).to.deep.equal(full.stateSummary());
     const st = full.getState();
     expect(userError(() => new RanpacLearner(cfg({ projection: 40 }), 8, 8).setState(st)).message).to.match(/seed 7, the learner was built with 8/);
     expect(userError(() => new RanpacLearner(cfg({ projection: 41 }), 8, 7).setState(st)).message).to.match(/option projection was 40, now 41/);
@@ -195,7 +201,7 @@ describe('learners/ranpac (docs/methods/ranpac.md)', () => {
     l.learnBatch(features([[1, 2, 3, 4], [2, 1, 0, 1], [0, 0, 1, 1]], [5, 7, 5]));
     const s = l.stateSummary() as { bytes: number; cacheBytes: number; exemplars: number; lambda: number };
     expect(s.bytes).to.equal(16 * 16 * 8 + 2 * 16 * 8);
-    expect(s.cacheBytes).to.equal(4 * 16 * 8); // Wᵣ, redrawn from the seed
+    expect(s.cacheBytes).to.equal(4 * 16 * 8 + 16 * 2 * 8); // Wᵣ (redrawn from the seed) and W (derived)
     expect(s.exemplars).to.equal(0);
     expect(s.lambda).to.equal(1);
     expect(getMethod('ranpac')).to.equal(ranpacMethod);

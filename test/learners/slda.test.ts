@@ -146,6 +146,12 @@ describe('learners/slda (docs/methods/slda.md)', () => {
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
       }
+      // The stored learner state must read the same after a restore (resume compares it).
+      const restored = new SldaLearner(cfg({ covariance }), 9);
+      restored.setState(full.getState());
+      restored.predict(data.test);
+      full.predict(data.test);
+      expect(restored.stateSummary()).to.deep.equal(full.stateSummary());
     }
   });
 
