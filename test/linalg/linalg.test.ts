@@ -111,13 +111,15 @@ describe('linalg: Cholesky, triangular inverse and solves', () => {
     expect(Array.from(cholesky(a, 3))).to.deep.equal(l);
   });
 
-  it('blocked factorisation (n = 300, several blocks) reproduces A and solves A·X = B', () => {
+  it("blocked factorisation (n = 300, three blocks) reproduces A and solves A·X = B", () => {
     const rng = new Rng(11);
     const n = 300;
     const eigs = Array.from({ length: n }, (_, i) => 10 ** (-3 + (6 * i) / (n - 1))); // κ = 1e6
     const a = spdWithEigenvalues(rng, eigs);
     const l = cholesky(a, n);
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) expect(l[i * n + j]).to.equal(0);
+    let upper = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (l[i * n + j] !== 0) upper++;
+    expect(upper, 'non-zeros above the diagonal').to.equal(0);
     const llt = naive(l, transpose(l, n, n), n, n, n);
     expect(maxAbsDiff(llt, a)).to.be.below(1e-12 * 1e3);
     const xTrue = randn(rng, n * 4);
@@ -131,13 +133,21 @@ describe('linalg: Cholesky, triangular inverse and solves', () => {
 
   it('lowerInverse(L)·L = I for a blocked size', () => {
     const rng = new Rng(3);
-    const n = 250;
+    const n = 180;
     const a = spdWithEigenvalues(rng, Array.from({ length: n }, (_, i) => 1 + i / 10));
     const l = cholesky(a, n);
     const li = lowerInverse(l, n);
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) expect(li[i * n + j]).to.equal(0);
+    let upper = 0;
+    let err = 0;
     const eye = naive(li, l, n, n, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(Math.abs(eye[i * n + j] - (i === j ? 1 : 0))).to.be.below(1e-12);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (j > i && li[i * n + j] !== 0) upper++;
+        err = Math.max(err, Math.abs(eye[i * n + j] - (i === j ? 1 : 0)));
+      }
+    }
+    expect(upper, 'non-zeros above the diagonal').to.equal(0);
+    expect(err).to.be.below(1e-12);
   });
 
   it('throws NotPositiveDefiniteError for an indefinite matrix, naming the pivot', () => {
@@ -162,7 +172,9 @@ describe('linalg: symmetric Gram matrix in strips', () => {
       const want = naive(transpose(z, n, m), z, m, n, m);
       const g = gram(z, n, m);
       expect(maxAbsDiff(g, want)).to.be.below(1e-12 * n);
-      for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) expect(g[i * m + j]).to.equal(g[j * m + i]);
+      let asym = 0;
+      for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) if (g[i * m + j] !== g[j * m + i]) asym++;
+      expect(asym, 'entries differing from their mirror').to.equal(0);
     }
   });
 });
