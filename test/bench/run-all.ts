@@ -11,7 +11,9 @@ const benches: [string, string[]][] = [
   ['extract.ts', []],
   ['wa-epoch.ts', []],
   ['retrieval.ts', []],
-  // cl vs numpy on the cached CIFAR-100 features; skips itself without them or without numpy.
+  // The closed-form learners: their float64 product engine, then cl vs numpy on the cached
+  // CIFAR-100 features (skips itself without them or without numpy).
+  ['gemm.ts', []],
   ['closed-form.ts', []],
 ];
 let failed = 0;
