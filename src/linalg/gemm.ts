@@ -84,6 +84,9 @@ function session(op: Op): NativeSession | null {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        // No busy-waiting between calls: the learners alternate products with JavaScript work on
+        // the main thread, which a spinning worker would compete with on a 2-core machine.
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     } catch (e) {
       native = null;
