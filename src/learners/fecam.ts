@@ -326,7 +326,7 @@ export class FecamLearner implements Learner {
     }
     let l: Float64Array;
     try {
-      l = cholesky(nc.cov, D);
+      l = cholesky(nc.cov, D, true);
     } catch (e) {
       if (e instanceof NotPositiveDefiniteError) {
         throw new UserError(

@@ -380,7 +380,7 @@ export function ridgeSolve(g: Float64Array, c: Float64Array, m: number, k: numbe
   const a = g.slice();
   for (let d = 0; d < m; d++) a[d * m + d] += lambda;
   try {
-    return choleskySolve(cholesky(a, m), m, c, k);
+    return choleskySolve(cholesky(a, m, true), m, c, k);
   } catch (e) {
     if (e instanceof NotPositiveDefiniteError) {
       throw new UserError(`ranpac: G + λI is not positive definite for λ = ${lambda}`, 'use a larger --ridge (or --ridge auto)');

@@ -228,7 +228,7 @@ export class SldaLearner implements Learner {
     for (let d = 0; d < D; d++) a[d * D + d] += eps;
     let l: Float64Array;
     try {
-      l = cholesky(a, D);
+      l = cholesky(a, D, true);
     } catch (e) {
       if (e instanceof NotPositiveDefiniteError) {
         throw new UserError(

@@ -91,12 +91,12 @@ function syrkLowerUpdate(l: Float64Array, n: number, o: number, p: Float64Array,
 
 /**
  * Cholesky factor L (lower, A = L·Lᵀ) of a symmetric positive definite n×n matrix, read from its
- * lower triangle. Returns a new row-major n×n array with zeros above the diagonal. Throws
- * NotPositiveDefiniteError.
+ * lower triangle. Returns a row-major n×n array with zeros above the diagonal: a new one, or `a`
+ * itself overwritten when `inPlace`. Throws NotPositiveDefiniteError.
  */
-export function cholesky(a: Float64Array, n: number): Float64Array {
+export function cholesky(a: Float64Array, n: number, inPlace = false): Float64Array {
   if (a.length !== n * n) throw new Error(`cholesky: ${a.length} entries for n=${n}`);
-  const l = a.slice();
+  const l = inPlace ? a : a.slice();
   for (let k0 = 0; k0 < n; k0 += NB) {
     const k1 = Math.min(n, k0 + NB);
     const kb = k1 - k0;
