@@ -1,5 +1,5 @@
 /**
- * Core types shared by every module (see ARCHITECTURE.md "Core types").
+ * Core types shared by every module (see docs/architecture.md "Core types").
  * Labels are always the dataset's own ids; class orders only decide which classes form which task.
  */
 
@@ -76,15 +76,75 @@ export interface ImageSplit {
   channels: number;
 }
 
-export interface ImageDataset {
-  /** Dataset id, e.g. "cifar100", "fashion-mnist", "mnist-embedded". */
+/** How the images of an image folder become fixed-size pixels (docs/datasets.md "Resize rules"). */
+export type ResizeRule = 'crop' | 'squash' | 'none';
+
+/** One image file of an image folder, with its label. */
+export interface ImageFile {
+  /** Absolute path. */
+  path: string;
+  /** Path relative to the split's folder (for errors and records). */
+  rel: string;
+  label: number;
+}
+
+/**
+ * A split whose images stay in their files (image folders): decoded in chunks while features are
+ * extracted, never all in memory. See src/data/decode.ts.
+ */
+export interface FileImageSplit {
+  kind: 'files';
+  /** The split's folder. */
+  root: string;
+  files: ImageFile[];
+  labels: Int32Array;
+  count: number;
+  resize: ResizeRule;
+  /** Leave undecodable images out (listed in the record) instead of stopping. */
+  skipBadImages: boolean;
+}
+
+export type AnySplit = ImageSplit | FileImageSplit;
+
+export function isFileSplit(s: AnySplit): s is FileImageSplit {
+  return (s as FileImageSplit).kind === 'files';
+}
+
+/** A dataset; array datasets hold ImageSplits, image folders FileImageSplits (see loadDataset). */
+export interface ImageDataset<S extends AnySplit = ImageSplit> {
+  /** Dataset id, e.g. "cifar100", "fashion-mnist", "mnist-embedded", "imagefolder:/abs/dir". */
   name: string;
   numClasses: number;
   classNames?: string[];
-  train: ImageSplit;
-  test: ImageSplit;
+  train: S;
+  test: S;
   /** Where it came from (path or URL) and how it was checked; stored in run records. */
   source: { location: string; verified: 'checksum' | 'structure' | 'embedded' };
+}
+
+/** An image left out of a split with --skip-bad-images. */
+export interface SkippedImage {
+  split: 'train' | 'test';
+  /** Path relative to the split's folder. */
+  file: string;
+  error: string;
+}
+
+/**
+ * What a run read (stored in run and compat records): where the data came from, how it was
+ * checked, the class names, images left out, and for `features:` datasets the checksum of every file.
+ */
+export interface DataProvenance {
+  location: string;
+  verified: 'checksum' | 'structure' | 'embedded' | 'external';
+  /** Class names by label id, when the dataset has them. */
+  classNames?: string[];
+  /** Image folders: the resize rule and decoder that made the pixels. */
+  decode?: string;
+  /** Images left out with --skip-bad-images. */
+  skippedImages?: SkippedImage[];
+  /** `features:` datasets: sha256 of every file read, by file name. */
+  files?: Record<string, string>;
 }
 
 /** One row of the accuracy matrix plus everything needed to recompute aggregates later. */
@@ -152,6 +212,8 @@ export interface RunRecord {
   methodOptions: Record<string, unknown>;
   trainSeed: number;
   backbone: { id: string; preprocessing: string; preprocessingEngine?: string; dim: number; featureCacheId: string };
+  /** What was read (absent in records made before cl stored it). */
+  data?: DataProvenance;
   backend: string;
   clVersion: string;
   command: string[];

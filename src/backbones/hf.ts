@@ -4,29 +4,49 @@
  * A file is fetched from `<endpoint>/<repo>/resolve/<revision>/<file>` (endpoint: env HF_ENDPOINT, default
  * https://huggingface.co). A HEAD request (redirects not followed) reads the hub's metadata:
  * `x-repo-commit` (the commit a branch name resolves to), `x-linked-etag` / `etag` (sha256 of an LFS file;
- * a 40-hex git blob id for small files, which is not a sha256 and not checked) and `x-linked-size` /
- * `content-length`. The body is downloaded with `downloadFile` (progress, resume of a `.part`, size and
- * sha256 verification) into
+ * the git blob id for small files) and `x-linked-size` / `content-length`. The body is downloaded with
+ * `downloadFile` (progress, resume of a `.part`, size and sha256 verification; small files are checked
+ * against their git blob id) into the standard Hugging Face hub cache that Python's huggingface_hub,
+ * transformers and timm share, so a model they downloaded is not downloaded again:
  *
- *   modelCacheDir()/hf/<repo>/<commit>/<file>        the files of one revision
- *   modelCacheDir()/hf/<repo>/refs/<branch>          the commit a branch resolved to last time
+ *   <hub cache>/models--<org>--<name>/blobs/<etag>                      the content, named by its hash
+ *   <hub cache>/models--<org>--<name>/snapshots/<commit>/<file>         symlink to ../../blobs/<etag> (a copy where links fail)
+ *   <hub cache>/models--<org>--<name>/refs/<branch>                     the commit a branch resolved to
+ *   <hub cache>/models--<org>--<name>/.no_exist/<commit>/<file>         an optional file the repo lacks
+ *
+ * <hub cache> is env HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else
+ * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (huggingface_hub's rules; --cache-dir
+ * does not move it). Files cl downloaded before it used this layout (`<cl cache>/models/hf/<repo>/<commit>/`)
+ * are still found.
  *
  * Offline (`offline` option, `--offline`, or env HF_HUB_OFFLINE=1) nothing is requested: a commit hash
  * is used as is, a branch through its recorded ref, and otherwise the newest cached revision holding
- * the file.
+ * the file. `@huggingface/hub` implements the same layout, but it has no offline mode for branch names,
+ * does not verify what it downloads and does not resume, so cl keeps its own client for it.
  */
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
-import { downloadFile } from '../data/download.js';
+import { downloadFile, hashFile } from '../data/download.js';
 import { UserError } from '../errors.js';
 import { modelCacheDir } from '../paths.js';
-import type { Backbone, BackboneOptions, BackboneSpec } from './backbone.js';
+import type { Backbone, BackboneOptions, BackboneSpec } from './types.js';
 import { createOnnxBackbone } from './onnx.js';
 import { sha256File } from './model-file.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
 import { withIdentity } from './wrap.js';
+
+/** The Hugging Face hub cache folder (huggingface_hub's environment rules). */
+export function hfHubCacheDir(): string {
+  const env = process.env;
+  if (env.HF_HUB_CACHE) return path.resolve(env.HF_HUB_CACHE);
+  if (env.HUGGINGFACE_HUB_CACHE) return path.resolve(env.HUGGINGFACE_HUB_CACHE);
+  if (env.HF_HOME) return path.join(path.resolve(env.HF_HOME), 'hub');
+  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'huggingface', 'hub');
+}
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 /** The ONNX file of a transformers.js / optimum export. */
@@ -65,7 +85,10 @@ export function parseHfTarget(target: string): HfRef {
 }
 
 export interface HfFileOptions {
+  /** cl's cache root: where files downloaded before the hub layout was used are still looked up. */
   cacheRoot?: string;
+  /** The hub cache folder (default hfHubCacheDir()). */
+  hubCache?: string;
   offline?: boolean;
   /** Default: hfEndpoint(). */
   endpoint?: string;
@@ -90,9 +113,21 @@ export interface HfFile {
   offline: boolean;
 }
 
-const safeRev = (rev: string): string => rev.replace(/[^A-Za-z0-9._-]/g, '_');
-const repoDir = (repo: string, root?: string): string => path.join(modelCacheDir(root), 'hf', ...repo.split('/'));
-const refFile = (repo: string, rev: string, root?: string): string => path.join(repoDir(repo, root), 'refs', safeRev(rev));
+/** `models--<org>--<name>` in the hub cache. */
+const storage = (repo: string, hub: string): string => path.join(hub, `models--${repo.split('/').join('--')}`);
+const snapshotPath = (repo: string, commit: string, file: string, hub: string): string => path.join(storage(repo, hub), 'snapshots', commit, ...file.split('/'));
+const refFile = (repo: string, rev: string, hub: string): string => path.join(storage(repo, hub), 'refs', ...rev.split('/'));
+/** Where cl kept hub files before it used the hub layout (read only). */
+const legacyPath = (repo: string, commit: string, file: string, root?: string): string =>
+  path.join(modelCacheDir(root), 'hf', ...repo.split('/'), commit.replace(/[^A-Za-z0-9._-]/g, '_'), ...file.split('/'));
+
+/** git's blob id of a file: what the hub sends as the etag of files not stored in LFS. */
+async function gitBlobId(file: string): Promise<string> {
+  const size = (await fsp.stat(file)).size;
+  const h = createHash('sha1').update(`blob ${size}\0`);
+  h.update(await fsp.readFile(file));
+  return h.digest('hex');
+}
 
 async function isFile(p: string): Promise<boolean> {
   try {
@@ -148,58 +183,78 @@ function head(url: string, timeoutMs = 30_000): Promise<HeadInfo> {
 
 const OFFLINE_HINT = 'check the network, or set HF_HUB_OFFLINE=1 (--offline) to use a cached copy';
 
-/** Newest cached revision dir (by mtime of the file) of `repo` holding `file`, if any. */
-async function newestCached(repo: string, file: string, root?: string): Promise<{ commit: string; path: string } | null> {
-  let entries: string[];
+/** Newest cached snapshot (by mtime of the file) of `repo` holding `file`, if any. */
+async function newestCached(repo: string, file: string, hub: string): Promise<{ commit: string; path: string } | null> {
+  let commits: string[];
   try {
-    entries = await fsp.readdir(repoDir(repo, root));
+    commits = await fsp.readdir(path.join(storage(repo, hub), 'snapshots'));
   } catch {
     return null;
   }
   let best: { commit: string; path: string; mtime: number } | null = null;
-  for (const e of entries) {
-    if (e === 'refs') continue;
-    const p = path.join(repoDir(repo, root), e, ...file.split('/'));
+  for (const c of commits) {
+    const p = snapshotPath(repo, c, file, hub);
     try {
       const st = await fsp.stat(p);
-      if (st.isFile() && (!best || st.mtimeMs > best.mtime)) best = { commit: e, path: p, mtime: st.mtimeMs };
+      if (st.isFile() && (!best || st.mtimeMs > best.mtime)) best = { commit: c, path: p, mtime: st.mtimeMs };
     } catch {
-      // not in this revision
+      // not in this snapshot
     }
   }
   return best && { commit: best.commit, path: best.path };
 }
 
-async function cachedFile(ref: HfRef, file: string, root?: string): Promise<{ commit: string; path: string } | null> {
-  const inDir = (commit: string): string => path.join(repoDir(ref.repo, root), safeRev(commit), ...file.split('/'));
-  if (COMMIT_RE.test(ref.revision) && (await isFile(inDir(ref.revision)))) return { commit: ref.revision, path: inDir(ref.revision) };
+/** The commit a revision resolved to last time (refs/<revision>), if recorded. */
+async function recordedRef(ref: HfRef, hub: string): Promise<string | null> {
   try {
-    const commit = (await fsp.readFile(refFile(ref.repo, ref.revision, root), 'utf8')).trim();
-    if (commit && (await isFile(inDir(commit)))) return { commit, path: inDir(commit) };
+    const c = (await fsp.readFile(refFile(ref.repo, ref.revision, hub), 'utf8')).trim();
+    return /^[0-9a-f]{7,64}$/i.test(c) ? c : null;
   } catch {
-    // no recorded ref
+    return null;
   }
-  if (await isFile(inDir(ref.revision))) return { commit: ref.revision, path: inDir(ref.revision) };
-  return newestCached(ref.repo, file, root);
+}
+
+/** A cached copy of `file` at `ref` without any request: hub cache first, then cl's old layout. */
+async function cachedFile(ref: HfRef, file: string, hub: string, root?: string): Promise<{ commit: string; path: string } | 'absent' | null> {
+  const commits = [...(COMMIT_RE.test(ref.revision) ? [ref.revision] : []), ...[await recordedRef(ref, hub)].filter((c): c is string => c !== null)];
+  for (const commit of commits) {
+    if (await isFile(snapshotPath(ref.repo, commit, file, hub))) return { commit, path: snapshotPath(ref.repo, commit, file, hub) };
+    if (await isFile(path.join(storage(ref.repo, hub), '.no_exist', commit, ...file.split('/')))) return 'absent';
+  }
+  const legacyCommits = [...commits, ref.revision];
+  for (const commit of legacyCommits) if (await isFile(legacyPath(ref.repo, commit, file, root))) return { commit, path: legacyPath(ref.repo, commit, file, root) };
+  return newestCached(ref.repo, file, hub);
+}
+
+/** Puts `blob` at the snapshot path: a relative symlink as huggingface_hub makes, a copy where links are not allowed. */
+async function linkSnapshot(blob: string, snapshot: string): Promise<void> {
+  await fsp.mkdir(path.dirname(snapshot), { recursive: true });
+  await fsp.rm(snapshot, { force: true });
+  try {
+    await fsp.symlink(path.relative(path.dirname(snapshot), blob), snapshot);
+  } catch {
+    await fsp.copyFile(blob, snapshot);
+  }
 }
 
 /**
- * Local path of `file` of a hub repo at a revision: from the cache when there, else downloaded
+ * Local path of `file` of a hub repo at a revision: from the hub cache when there, else downloaded
  * (verified) into it. Returns null for a missing optional file.
  */
 export async function resolveHfFile(ref: HfRef, file: string, opts: HfFileOptions = {}): Promise<HfFile | null> {
   const endpoint = (opts.endpoint ?? hfEndpoint()).replace(/\/+$/, '');
   const offline = opts.offline ?? hfOfflineFromEnv();
+  const hub = opts.hubCache ?? hfHubCacheDir();
   const url = `${endpoint}/${ref.repo}/resolve/${encodeURIComponent(ref.revision)}/${file}`;
   if (offline) {
-    const hit = await cachedFile(ref, file, opts.cacheRoot);
-    if (hit) {
+    const hit = await cachedFile(ref, file, hub, opts.cacheRoot);
+    if (hit && hit !== 'absent') {
       return { repo: ref.repo, revision: ref.revision, commit: hit.commit, file, path: hit.path, url, size: (await fsp.stat(hit.path)).size, offline: true };
     }
     if (opts.optional) return null;
     throw new UserError(
-      `${ref.repo}@${ref.revision}: ${file} is not in the model cache (${repoDir(ref.repo, opts.cacheRoot)}) and offline mode forbids downloading it`,
-      'run once online (without --offline / HF_HUB_OFFLINE) to download it',
+      `${ref.repo}@${ref.revision}: ${file} is not in the Hugging Face cache (${storage(ref.repo, hub)}) and offline mode forbids downloading it`,
+      'run once online (without --offline / HF_HUB_OFFLINE), or download it with huggingface-cli / transformers into the same cache (HF_HOME, HF_HUB_CACHE)',
     );
   }
   let info: HeadInfo;
@@ -208,8 +263,21 @@ export async function resolveHfFile(ref: HfRef, file: string, opts: HfFileOption
   } catch (e) {
     throw new UserError(`Hugging Face hub not reachable at ${endpoint} (${e instanceof Error ? e.message : String(e)})`, OFFLINE_HINT);
   }
+  const headCommit = info.commit && /^[0-9a-f]{7,64}$/i.test(info.commit) ? info.commit.toLowerCase() : null;
   if (info.status === 404 || info.status === 401 || info.status === 403) {
-    if (opts.optional && info.status === 404 && info.errorCode !== 'RepoNotFound' && info.errorCode !== 'RevisionNotFound') return null;
+    if (opts.optional && info.status === 404 && info.errorCode !== 'RepoNotFound' && info.errorCode !== 'RevisionNotFound') {
+      if (headCommit) {
+        // As huggingface_hub does: remember that this revision lacks the file.
+        const marker = path.join(storage(ref.repo, hub), '.no_exist', headCommit, ...file.split('/'));
+        try {
+          await fsp.mkdir(path.dirname(marker), { recursive: true });
+          await fsp.writeFile(marker, '');
+        } catch {
+          // a read-only cache only costs a request next time
+        }
+      }
+      return null;
+    }
     const what =
       info.errorCode === 'RepoNotFound' || info.status !== 404
         ? `repository ${ref.repo} not found (or private / gated)`
@@ -221,21 +289,38 @@ export async function resolveHfFile(ref: HfRef, file: string, opts: HfFileOption
   if (info.status >= 400 || info.status < 200) {
     throw new UserError(`Hugging Face hub: HTTP ${info.status} for ${url}${info.errorMessage ? ` (${info.errorMessage})` : ''}`, OFFLINE_HINT);
   }
-  const commit = info.commit && /^[0-9a-f]{7,64}$/i.test(info.commit) ? info.commit.toLowerCase() : ref.revision;
+  const commit = headCommit ?? ref.revision;
   const sha256 = info.etag && /^[0-9a-f]{64}$/i.test(info.etag) ? info.etag.toLowerCase() : undefined;
-  const dest = path.join(repoDir(ref.repo, opts.cacheRoot), safeRev(commit), ...file.split('/'));
+  const blobId = info.etag && /^[0-9a-f]{40}$/i.test(info.etag) ? info.etag.toLowerCase() : undefined;
+  const etag = sha256 ?? blobId;
+  const dest = snapshotPath(ref.repo, commit, file, hub);
   if (!(await isFile(dest))) {
-    await downloadFile(url, dest, {
-      sha256,
-      expectedSize: info.size,
-      label: `${ref.repo}/${file}`,
-      quiet: opts.quiet,
-    });
+    const legacy = legacyPath(ref.repo, commit, file, opts.cacheRoot);
+    if (!etag) throw new UserError(`Hugging Face hub sent no usable etag for ${url}`, 'cl needs the content hash to store and verify the file; try again, or report the repo');
+    const blob = path.join(storage(ref.repo, hub), 'blobs', etag);
+    if (!(await isFile(blob))) {
+      if (await isFile(legacy)) {
+        // Downloaded by an older cl: move it into the shared cache once its content checks out.
+        const ok = sha256 ? (await hashFile(legacy, 'sha256')) === sha256 : (await gitBlobId(legacy)) === blobId;
+        if (ok) {
+          await fsp.mkdir(path.dirname(blob), { recursive: true });
+          await fsp.copyFile(legacy, blob);
+        }
+      }
+      if (!(await isFile(blob))) {
+        await downloadFile(url, blob, { sha256, expectedSize: info.size, label: `${ref.repo}/${file}`, quiet: opts.quiet });
+        if (!sha256 && blobId && (await gitBlobId(blob)) !== blobId) {
+          await fsp.rm(blob, { force: true });
+          throw new UserError(`Checksum mismatch for ${url}: its git blob id is not ${blobId}; the downloaded file was deleted`, OFFLINE_HINT);
+        }
+      }
+    }
+    await linkSnapshot(blob, dest);
   }
   if (commit !== ref.revision) {
-    const rf = refFile(ref.repo, ref.revision, opts.cacheRoot);
+    const rf = refFile(ref.repo, ref.revision, hub);
     await fsp.mkdir(path.dirname(rf), { recursive: true });
-    await fsp.writeFile(rf, `${commit}\n`);
+    await fsp.writeFile(rf, commit);
   }
   return { repo: ref.repo, revision: ref.revision, commit, file, path: dest, url, ...(sha256 ? { sha256 } : {}), size: (await fsp.stat(dest)).size, offline: false };
 }

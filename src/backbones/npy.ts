@@ -6,6 +6,7 @@
  * The header text matches what `numpy.save` writes byte for byte.
  */
 import { promises as fsp } from 'node:fs';
+import { parseNpyHeader } from '../data/numpy.js';
 import { UserError } from '../errors.js';
 
 export type NpyArray = { dtype: '<f4'; shape: number[]; data: Float32Array } | { dtype: '<i4'; shape: number[]; data: Int32Array };
@@ -78,54 +79,29 @@ export async function writeNpy(file: string, data: Float32Array | Int32Array, sh
 const corrupt = (file: string, what: string): UserError =>
   new UserError(`${file}: not a valid .npy file (${what})`, 'delete the file (or the cache entry holding it) and regenerate it');
 
-/** Parse an in-memory .npy buffer; `file` names it in errors. */
+/**
+ * Parse an in-memory .npy buffer of '<f4' or '<i4' data, C order, 1-D or 2-D (what the feature cache
+ * writes); `file` names it in errors. The header is read by the general reader of src/data/numpy.ts.
+ */
 export function decodeNpy(buf: Buffer, file = '<buffer>'): NpyArray {
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw corrupt(file, 'missing \\x93NUMPY magic');
-  const major = buf[6];
-  let headerLen: number;
-  let start: number;
-  if (major === 1) {
-    headerLen = buf.readUInt16LE(8);
-    start = 10;
-  } else if (major === 2 || major === 3) {
-    if (buf.length < 12) throw corrupt(file, 'truncated header');
-    headerLen = buf.readUInt32LE(8);
-    start = 12;
-  } else {
-    throw corrupt(file, `unsupported format version ${major}.${buf[7]}`);
-  }
-  const dataStart = start + headerLen;
-  if (buf.length < dataStart) throw corrupt(file, `truncated header: ${buf.length} bytes, header needs ${dataStart}`);
-  const header = buf.toString('latin1', start, dataStart);
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw corrupt(file, `unreadable header ${JSON.stringify(header.trim())}`);
-  if (descr !== '<f4' && descr !== '<i4') throw corrupt(file, `dtype ${descr}; only '<f4' (float32) and '<i4' (int32) are supported`);
-  if (fortran !== 'False') throw corrupt(file, 'Fortran order is not supported');
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map(Number);
-  if (shape.length < 1 || shape.length > 2 || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw corrupt(file, `shape (${shapeText}); only 1-D and 2-D arrays are supported`);
-  }
-  const count = shape.reduce((a, b) => a * b, 1);
-  const expected = dataStart + count * 4;
-  if (buf.length !== expected) {
-    throw corrupt(file, `${buf.length < expected ? 'truncated' : 'trailing bytes'}: ${buf.length} bytes, shape (${shape.join(', ')}) needs ${expected}`);
-  }
+  const h = parseNpyHeader(buf, file, (h) => {
+    if (h.descr !== '<f4' && h.descr !== '<i4') throw corrupt(file, `dtype ${h.descr}; only '<f4' (float32) and '<i4' (int32) are supported`);
+    if (h.fortranOrder) throw corrupt(file, 'Fortran order is not supported');
+    if (h.shape.length < 1 || h.shape.length > 2) throw corrupt(file, `shape (${h.shape.join(', ')}); only 1-D and 2-D arrays are supported`);
+  });
+  const count = h.shape.reduce((a, b) => a * b, 1);
+  const shape = h.shape;
+  const dataStart = h.dataStart;
   // View the data in place when 4-byte aligned (the header pads to 64); else copy it.
   let ab: ArrayBufferLike = buf.buffer;
   let off = buf.byteOffset + dataStart;
   if (off % 4 !== 0) {
     const bytes = new Uint8Array(count * 4);
-    bytes.set(buf.subarray(dataStart, expected));
+    bytes.set(buf.subarray(dataStart, dataStart + count * 4));
     ab = bytes.buffer;
     off = 0;
   }
-  return descr === '<f4'
+  return h.descr === '<f4'
     ? { dtype: '<f4', shape, data: new Float32Array(ab, off, count) }
     : { dtype: '<i4', shape, data: new Int32Array(ab, off, count) };
 }

@@ -1,5 +1,6 @@
 /** Options every dataset loader takes (the CLI fills them from --data-dir, --cache-dir, --offline, --quiet). */
 import { cacheRoot, datasetCacheDir } from '../paths.js';
+import type { ResizeRule } from '../types.js';
 
 export interface DatasetOptions {
   /** A local copy: an archive, a dataset folder, or a folder holding several datasets (default: CL_DATA_DIR). */
@@ -10,6 +11,10 @@ export interface DatasetOptions {
   offline?: boolean;
   /** No progress output. */
   quiet?: boolean;
+  /** Image folders: how images become the backbone's input size (default 'crop'; src/data/decode.ts). */
+  resize?: ResizeRule;
+  /** Image folders: leave undecodable images out (listed in the record) instead of stopping. */
+  skipBadImages?: boolean;
 }
 
 /** The user's local copy, from the option or else from CL_DATA_DIR; undefined when neither is set. */

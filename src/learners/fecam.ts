@@ -16,6 +16,7 @@
  * once as a float64 product with the (upper-triangular) L_k⁻ᵀ.
  */
 import { UserError } from '../errors.js';
+import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, gram, lowerInverse, NotPositiveDefiniteError, packedSize, packUpper, transpose, unpackSymmetric } from '../linalg/dense.js';
 import type { Experience, Features, Learner } from '../types.js';
@@ -30,20 +31,27 @@ import {
   stateError,
   stateVector,
 } from './closed-form.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { defineMethod } from './method.js';
 
-export interface FecamConfig {
-  /** Tukey's ladder-of-powers exponent β (x ↦ x^β); 1 turns the transform off. */
-  tukey: number;
-  /** γ₁: weight of the mean variance V₁ added to the diagonal. */
-  gamma1: number;
-  /** γ₂: weight of the mean covariance V₂ added off the diagonal. */
-  gamma2: number;
-  /** Correlation normalisation of the shrunk covariance. */
-  normalizeCovariance: boolean;
-}
+export const FECAM_OPTIONS = defineOptions({
+  tukey: {
+    type: 'number',
+    default: 0.5,
+    gt: 0,
+    max: 1,
+    help: "Tukey's ladder-of-powers exponent β: features x ↦ x^β before the statistics (paper 0.5; 1 = off, needed for features with negative values)",
+  },
+  gamma1: { type: 'number', default: 1, min: 0, help: 'covariance shrinkage: γ₁·V₁ (mean variance) added to the diagonal' },
+  gamma2: { type: 'number', default: 1, min: 0, help: 'covariance shrinkage: γ₂·V₂ (mean non-zero covariance) added off the diagonal' },
+  normalizeCovariance: { type: 'boolean', default: true, help: 'turn each shrunk covariance into a correlation matrix (the paper: yes)' },
+});
 
-export const FECAM_DEFAULTS: Readonly<FecamConfig> = Object.freeze({ tukey: 0.5, gamma1: 1, gamma2: 1, normalizeCovariance: true });
+/**
+ * The resolved configuration: Tukey exponent β (x ↦ x^β; 1 turns the transform off), γ₁ (weight of
+ * the mean variance V₁ added to the diagonal), γ₂ (weight of the mean covariance V₂ added off the
+ * diagonal), and whether the shrunk covariance becomes a correlation matrix.
+ */
+export type FecamConfig = OptionValues<typeof FECAM_OPTIONS>;
 
 const EPS = 1e-12;
 
@@ -220,7 +228,7 @@ export class FecamLearner implements Learner {
     }
   }
 
-  /** Task-free update with every row of `features` (docs/methods/fecam.md §Statistics). */
+  /** Task-free update with every row of `features` (docs/methods/fecam.md "Algorithm"). */
   learnBatch(features: Features): void {
     checkFeatures('fecam', features, this.dim, 'training');
     this.checkTukeyDomain(features, 'training');
@@ -345,7 +353,7 @@ export class FecamLearner implements Learner {
   /**
    * Distances d_k (n×K, classes in `labels()` order) of every row. A distance already computed
    * for a row with the same content and a class unchanged since is reused (docs/methods/fecam.md
-   * §5): evaluation re-scores the same test rows after every increment, and recomputing them for
+   * "What is kept (exemplar-free), and its cost"): evaluation re-scores the same test rows after every increment, and recomputing them for
    * the old classes would be most of the work. The products are row-independent, so reused and
    * recomputed values are the same bits.
    */
@@ -532,60 +540,19 @@ export class FecamLearner implements Learner {
   }
 }
 
-// ---- options and the MethodDef adapter -------------------------------------------------------
+// ---- the method -------------------------------------------------------------------------------
 
-export const fecamOptionDefs: OptionDef[] = [
-  {
-    name: 'tukey',
-    type: 'number',
-    default: FECAM_DEFAULTS.tukey,
-    min: 0.01,
-    max: 1,
-    help: "Tukey's ladder-of-powers exponent β: features x ↦ x^β before the statistics (paper 0.5; 1 = off, needed for features with negative values)",
-  },
-  {
-    name: 'gamma1',
-    type: 'number',
-    default: FECAM_DEFAULTS.gamma1,
-    min: 0,
-    help: 'covariance shrinkage: γ₁·V₁ (mean variance) added to the diagonal',
-  },
-  {
-    name: 'gamma2',
-    type: 'number',
-    default: FECAM_DEFAULTS.gamma2,
-    min: 0,
-    help: 'covariance shrinkage: γ₂·V₂ (mean non-zero covariance) added off the diagonal',
-  },
-  {
-    name: 'normalizeCovariance',
-    type: 'boolean',
-    default: FECAM_DEFAULTS.normalizeCovariance,
-    help: 'turn each shrunk covariance into a correlation matrix (the paper: yes)',
-  },
-];
-
-export function fecamConfig(options: Partial<MethodOptions> = {}): FecamConfig {
-  const num = (k: 'tukey' | 'gamma1' | 'gamma2'): number => Number(options[k] ?? FECAM_DEFAULTS[k]);
-  const tukey = num('tukey');
-  if (!(tukey > 0 && tukey <= 1)) throw new UserError(`fecam option tukey=${String(options.tukey)} is not in (0, 1]`, 'use --tukey 0.5 (or 1 for no transform)');
-  const gamma1 = num('gamma1');
-  const gamma2 = num('gamma2');
-  for (const [k, v] of [['gamma1', gamma1], ['gamma2', gamma2]] as const) {
-    if (!(v >= 0) || !Number.isFinite(v)) throw new UserError(`fecam option ${k}=${String(options[k])} is not a number ≥ 0`, `use --${k} 1`);
-  }
-  const nc = options.normalizeCovariance ?? FECAM_DEFAULTS.normalizeCovariance;
-  if (typeof nc !== 'boolean') throw new UserError(`fecam option normalize-covariance=${String(nc)} is not true or false`, 'use --normalize-covariance true');
-  return { tukey, gamma1, gamma2, normalizeCovariance: nc };
+/** The resolved configuration of given options (validated like every option, defaults filled). */
+export function fecamConfig(given: Record<string, unknown> = {}): FecamConfig {
+  return resolveOptions(FECAM_OPTIONS, given, 'fecam');
 }
 
-export const fecamMethod: MethodDef = {
+export const fecamMethod = defineMethod({
   name: 'fecam',
   description: 'FeCAM: per-class covariances (Tukey, shrinkage, correlation normalisation), Mahalanobis classifier; task-free, exemplar-free',
-  citation: 'Goswami et al., FeCAM: Exploiting the Heterogeneity of Class Distributions in Exemplar-Free Continual Learning, NeurIPS 2023',
+  citation: 'Goswami et al., FeCAM: Exploiting the Heterogeneity of Class Distributions in Exemplar-Free Continual Learning, NeurIPS 2023, arXiv 2309.14062',
+  docs: 'docs/methods/fecam.md',
   seeded: false,
-  options: fecamOptionDefs,
-  create(options, ctx) {
-    return new FecamLearner(fecamConfig(options), ctx.dim);
-  },
-};
+  options: FECAM_OPTIONS,
+  create: (o, ctx) => new FecamLearner(o, ctx.dim),
+});

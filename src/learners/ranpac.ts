@@ -14,6 +14,7 @@
  * Skipped: the paper's first-session fine-tuning of the backbone (PETL); features are frozen here.
  */
 import { UserError } from '../errors.js';
+import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packedSize, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import { Rng } from '../rng.js';
@@ -29,18 +30,31 @@ import {
   stateError,
   stateVector,
 } from './closed-form.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { defineMethod } from './method.js';
 
-export interface RanpacConfig {
-  /** Width M of the random projection (0: no projection). */
-  projection: number;
-  /** Ridge λ, or 'auto' (chosen per increment on held-out data). */
-  ridge: number | 'auto';
-}
+/** RanPAC's options; the default width M is discussed in docs/methods/ranpac.md "Hyperparameters". */
+export const RANPAC_OPTIONS = defineOptions({
+  projection: {
+    type: 'integer',
+    default: 2048,
+    min: 0,
+    max: 65536,
+    help: 'width M of the random ReLU projection (paper 10000; 0 = no projection, ridge on the raw features)',
+  },
+  ridge: {
+    type: 'keyword-or-number',
+    keyword: 'auto',
+    default: 'auto',
+    gt: 0,
+    help: 'ridge λ: auto (the paper: chosen from 1e-8…1e8 on a held-out 20 % of each increment) or a fixed positive number',
+  },
+});
 
-/** Default projection width: see docs/methods/ranpac.md §Hyperparameters (time and accuracy vs M). */
-export const RANPAC_DEFAULT_PROJECTION = 2048;
-export const RANPAC_DEFAULTS: Readonly<RanpacConfig> = Object.freeze({ projection: RANPAC_DEFAULT_PROJECTION, ridge: 'auto' });
+/**
+ * The resolved configuration: `projection` is the width M of the random projection (0: none),
+ * `ridge` the ridge λ or 'auto' (chosen per increment on held-out data).
+ */
+export type RanpacConfig = OptionValues<typeof RANPAC_OPTIONS>;
 
 /** The paper's λ grid, 10⁻⁸ … 10⁸ (written out: no pow() rounding). */
 export const RIDGE_GRID: readonly number[] = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
@@ -142,7 +156,7 @@ export class RanpacLearner implements Learner {
   }
 
   /**
-   * Task-free update (docs/methods/ranpac.md §Statistics): G += Σ hhᵀ and C[:, y] += h for every
+   * Task-free update (docs/methods/ranpac.md "Algorithm"): G += Σ hhᵀ and C[:, y] += h for every
    * row; with ridge auto, λ is chosen again on this block when it has at least RIDGE_MIN_ROWS rows.
    */
   learnBatch(features: Features): void {
@@ -431,48 +445,19 @@ export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: 
   return { lambda: RIDGE_GRID[best], losses };
 }
 
-// ---- options and the MethodDef adapter -------------------------------------------------------
+// ---- the method -------------------------------------------------------------------------------
 
-export const ranpacOptionDefs: OptionDef[] = [
-  {
-    name: 'projection',
-    type: 'integer',
-    default: RANPAC_DEFAULT_PROJECTION,
-    min: 0,
-    max: 65536,
-    help: 'width M of the random ReLU projection (paper 10000; 0 = no projection, ridge on the raw features)',
-  },
-  {
-    name: 'ridge',
-    type: 'string',
-    default: 'auto',
-    help: 'ridge λ: auto (the paper: chosen from 1e-8…1e8 on a held-out 20 % of each increment) or a fixed positive number',
-  },
-];
-
-export function ranpacConfig(options: Partial<MethodOptions> = {}): RanpacConfig {
-  const projection = Number(options.projection ?? RANPAC_DEFAULTS.projection);
-  if (!Number.isInteger(projection) || projection < 0) {
-    throw new UserError(`ranpac option projection=${String(options.projection)} is not an integer ≥ 0`, `use --projection ${RANPAC_DEFAULT_PROJECTION}`);
-  }
-  const raw = options.ridge ?? 'auto';
-  let ridge: number | 'auto';
-  if (raw === 'auto') ridge = 'auto';
-  else {
-    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-    if (!(v > 0) || !Number.isFinite(v)) throw new UserError(`ranpac option ridge=${String(raw)} is neither auto nor a positive number`, 'use --ridge auto or e.g. --ridge 1000');
-    ridge = v;
-  }
-  return { projection, ridge };
+/** The resolved configuration of given options (validated like every option, defaults filled). */
+export function ranpacConfig(given: Record<string, unknown> = {}): RanpacConfig {
+  return resolveOptions(RANPAC_OPTIONS, given, 'ranpac');
 }
 
-export const ranpacMethod: MethodDef = {
+export const ranpacMethod = defineMethod({
   name: 'ranpac',
   description: 'RanPAC: frozen random ReLU projection + ridge classifier from accumulated Gram statistics, closed-form; exemplar-free',
-  citation: 'McDonnell et al., RanPAC: Random Projections and Pre-trained Models for Continual Learning, NeurIPS 2023',
+  citation: 'McDonnell et al., RanPAC: Random Projections and Pre-trained Models for Continual Learning, NeurIPS 2023, arXiv 2307.02251',
+  docs: 'docs/methods/ranpac.md',
   seeded: true,
-  options: ranpacOptionDefs,
-  create(options, ctx) {
-    return new RanpacLearner(ranpacConfig(options), ctx.dim, ctx.seed);
-  },
-};
+  options: RANPAC_OPTIONS,
+  create: (o, ctx) => new RanpacLearner(o, ctx.dim, ctx.seed),
+});

@@ -19,6 +19,7 @@
  * update's weights) rather than rank-1 loops.
  */
 import { UserError } from '../errors.js';
+import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import type { Experience, Features, Learner } from '../types.js';
@@ -34,17 +35,21 @@ import {
   stateError,
   stateVector,
 } from './closed-form.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { defineMethod } from './method.js';
 
-export type SldaCovariance = 'pooled' | 'running';
+export const SLDA_OPTIONS = defineOptions({
+  shrinkage: { type: 'number', default: 1e-4, min: 0, max: 1, help: 'ε in Λ = ((1 − ε)Σ + εI)⁻¹ (the paper: 1e-4)' },
+  covariance: {
+    type: 'choice',
+    default: 'pooled',
+    choices: ['pooled', 'running'],
+    help: "pooled: exact pooled within-class covariance (order-invariant); running: the paper's sample-by-sample update (order-dependent)",
+  },
+});
 
-export interface SldaConfig {
-  /** ε in Λ = ((1 − ε)Σ + εI)⁻¹. */
-  shrinkage: number;
-  covariance: SldaCovariance;
-}
-
-export const SLDA_DEFAULTS: Readonly<SldaConfig> = Object.freeze({ shrinkage: 1e-4, covariance: 'pooled' });
+/** The resolved configuration: ε in Λ = ((1 − ε)Σ + εI)⁻¹ and how Σ is accumulated. */
+export type SldaConfig = OptionValues<typeof SLDA_OPTIONS>;
+export type SldaCovariance = SldaConfig['covariance'];
 
 interface ClassStat {
   label: number;
@@ -93,7 +98,7 @@ export class SldaLearner implements Learner {
     return s;
   }
 
-  /** Task-free update with every row of `features` (docs/methods/slda.md §Update). */
+  /** Task-free update with every row of `features` (docs/methods/slda.md "Algorithm"). */
   learnBatch(features: Features): void {
     checkFeatures('slda', features, this.dim, 'training');
     if (features.count === 0) return;
@@ -345,43 +350,19 @@ export class SldaLearner implements Learner {
   }
 }
 
-// ---- options and the MethodDef adapter -------------------------------------------------------
+// ---- the method -------------------------------------------------------------------------------
 
-export const sldaOptionDefs: OptionDef[] = [
-  {
-    name: 'shrinkage',
-    type: 'number',
-    default: SLDA_DEFAULTS.shrinkage,
-    min: 0,
-    max: 1,
-    help: 'ε in Λ = ((1 − ε)Σ + εI)⁻¹ (the paper: 1e-4)',
-  },
-  {
-    name: 'covariance',
-    type: 'string',
-    default: SLDA_DEFAULTS.covariance,
-    choices: ['pooled', 'running'],
-    help: "pooled: exact pooled within-class covariance (order-invariant); running: the paper's sample-by-sample update (order-dependent)",
-  },
-];
-
-export function sldaConfig(options: Partial<MethodOptions> = {}): SldaConfig {
-  const shrinkage = Number(options.shrinkage ?? SLDA_DEFAULTS.shrinkage);
-  if (!(shrinkage >= 0 && shrinkage <= 1)) throw new UserError(`slda option shrinkage=${String(options.shrinkage)} is not in [0, 1]`, 'use --shrinkage 1e-4');
-  const covariance = (options.covariance ?? SLDA_DEFAULTS.covariance) as SldaCovariance;
-  if (covariance !== 'pooled' && covariance !== 'running') {
-    throw new UserError(`slda option covariance=${String(covariance)} is unknown`, 'use --covariance pooled or running');
-  }
-  return { shrinkage, covariance };
+/** The resolved configuration of given options (validated like every option, defaults filled). */
+export function sldaConfig(given: Record<string, unknown> = {}): SldaConfig {
+  return resolveOptions(SLDA_OPTIONS, given, 'slda');
 }
 
-export const sldaMethod: MethodDef = {
+export const sldaMethod = defineMethod({
   name: 'slda',
   description: 'streaming LDA: running class means + one shared covariance, closed-form; task-free, exemplar-free',
-  citation: 'Hayes & Kanan, Lifelong Machine Learning with Deep Streaming Linear Discriminant Analysis, CVPR-W 2020',
+  citation: 'Hayes & Kanan, Lifelong Machine Learning with Deep Streaming Linear Discriminant Analysis, CVPR-W 2020, arXiv 1909.01520',
+  docs: 'docs/methods/slda.md',
   seeded: false,
-  options: sldaOptionDefs,
-  create(options, ctx) {
-    return new SldaLearner(sldaConfig(options), ctx.dim);
-  },
-};
+  options: SLDA_OPTIONS,
+  create: (o, ctx) => new SldaLearner(o, ctx.dim),
+});

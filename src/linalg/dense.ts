@@ -1,6 +1,7 @@
 /**
- * Dense float64 linear algebra for the closed-form learners (docs/methods/ranpac.md, fecam.md,
- * slda.md): Cholesky factorisation, triangular inverse and solves, symmetric packing. Matrices are
+ * Dense float64 linear algebra for the closed-form learners (docs/methods/ranpac.md,
+ * docs/methods/fecam.md, docs/methods/slda.md): Cholesky factorisation, triangular inverse and
+ * solves, symmetric packing. Matrices are
  * row-major Float64Arrays. The blocked routines spend their O(n³) work in `gemm.ts` products
  * (onnxruntime DGEMM); only O(n²·b) work per block stays in JavaScript.
  */

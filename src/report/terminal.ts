@@ -1,6 +1,6 @@
 /**
  * Terminal renderings of runs: `cl show` (renderRun) and `cl ls` (renderRunList).
- * Tasks are printed 1..T as in protocols.md (the record stores 0-based indices).
+ * Tasks are printed 1..T as in docs/protocols.md (the record stores 0-based indices).
  * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
  */
 import chalk from 'chalk';
@@ -11,6 +11,7 @@ import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labe
 import { plannedTasks, runSummary, wallMs } from './run-summary.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
+import { printable, printableDeep } from './printable.js';
 
 const shortId = (id: string): string => id.slice(0, 8);
 
@@ -19,8 +20,24 @@ function describeOptions(options: Record<string, unknown>): string {
   return keys.length === 0 ? '' : ` ${keys.map((k) => `${k}=${JSON.stringify(options[k])}`).join(' ')}`;
 }
 
-function listClasses(classes: number[], max = 6): string {
-  return classes.length <= max ? classes.join(',') : `${classes.slice(0, max).join(',')},… (${classes.length})`;
+function listClasses(classes: number[], max = 6, names?: string[]): string {
+  const show = (c: number): string => (names?.[c] !== undefined ? `${c} ${names[c]}` : String(c));
+  return classes.length <= max ? classes.map(show).join(',') : `${classes.slice(0, max).map(show).join(',')},… (${classes.length})`;
+}
+
+/** Where the data came from, how it was checked, and what was left out (records that store it). */
+function dataLines(record: RunRecord, kv: (k: string, v: string) => string): string[] {
+  const d = record.data;
+  if (!d) return [];
+  const lines = [kv('data', `${d.location} (${d.verified === 'external' ? 'external features' : `verified: ${d.verified}`}${d.decode ? `; decoded ${d.decode}` : ''})`)];
+  if (d.files) for (const [f, sha] of Object.entries(d.files)) lines.push(kv('', `${f} sha256 ${sha}`));
+  const skipped = d.skippedImages ?? [];
+  if (skipped.length > 0) {
+    lines.push(kv('skipped', chalk.yellow(`${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} left out (--skip-bad-images):`)));
+    for (const b of skipped.slice(0, 10)) lines.push(kv('', `${b.split}/${b.file}: ${b.error}`));
+    if (skipped.length > 10) lines.push(kv('', `… and ${skipped.length - 10} more (cl show --json lists all)`));
+  }
+  return lines;
 }
 
 /** One heatmap cell: the accuracy on a background coloured by its value. */
@@ -42,6 +59,7 @@ function header(record: RunRecord): string {
     kv('order', `${s.order.id}${s.order.seed !== null ? ` (order seed ${s.order.seed})` : ''}: ${listClasses(s.order.classes, 10)}`),
     kv('method', `${record.method}${describeOptions(record.methodOptions)}`),
     kv('backbone', `${b.id} (dim ${b.dim}, preprocessing ${b.preprocessing}${b.preprocessingEngine ? ` in ${b.preprocessingEngine}` : ''}, feature cache ${b.featureCacheId})`),
+    ...dataLines(record, kv),
     kv('backend', record.backend),
     kv('seed', `${record.trainSeed} (trainSeed)`),
     kv('version', `cl ${record.clVersion}`),
@@ -66,7 +84,7 @@ function perIncrement(record: RunRecord): string {
   const incs = [...record.increments].sort((a, b) => a.task - b.task);
   const rows = incs.map((inc) => [
     String(inc.task + 1),
-    listClasses(inc.classes),
+    listClasses(inc.classes, record.data?.classNames ? 3 : 6, record.data?.classNames),
     String(inc.seenClasses),
     formatNumber(inc.accuracy),
     formatNumber(inc.oldAccuracy),
@@ -125,7 +143,8 @@ function summaryBlock(record: RunRecord): string {
 }
 
 /** Everything `cl show <id>` prints about one run. */
-export function renderRun(record: RunRecord): string {
+export function renderRun(raw: RunRecord): string {
+  const record = printableDeep(raw);
   const parts = [header(record)];
   if (record.increments.length > 0) {
     parts.push(matrix(record), perIncrement(record));
@@ -146,9 +165,10 @@ export interface RunListOptions {
 export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): string {
   if (records.length === 0) return 'no runs in the store\n';
   const statusOf = opts.statusOf ?? ((r: RunRecord) => r.status);
-  const rows = records.map((r) => {
+  const rows = records.map((raw) => {
+    const st = printable(statusOf(raw));
+    const r = printableDeep(raw);
     const s = runSummary(r);
-    const st = statusOf(r);
     const colour = st === 'finished' ? chalk.green : st === 'running' ? chalk.yellow : chalk.red;
     return [
       shortId(r.id),

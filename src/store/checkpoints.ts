@@ -2,28 +2,42 @@
  * Learner checkpoints of unfinished runs, so `cl resume` can restore the learner instead of
  * relearning every stored task. One file per run beside the results store
  * (`<store>.checkpoints/<run id>.json`), replaced atomically after every stored increment and
- * removed when the run finishes. A checkpoint is only a shortcut: resume checks that the restored
- * learner reproduces the last stored increment exactly, and replays the tasks when it does not.
+ * removed when the run finishes. Each carries a SHA-256 of its content, so a file changed after it
+ * was written (by hand, by a bad disk) is refused. Temp files of writers that died are removed by
+ * the next writer (leftovers.ts). A checkpoint is only a shortcut: resume (src/resume.ts) checks
+ * that the restored learner reproduces the last stored increment and its learner state exactly,
+ * and replays the tasks when it does not.
  *
  * Typed arrays in a learner state (Float64Array, …: the closed-form learners' covariance and Gram
  * matrices, up to hundreds of MB) are not written as JSON numbers: their bytes go to a sidecar
- * `<run id>.<nonce>.bin`, written and synced before the JSON that names it, so the JSON never
- * points at a partial file; the JSON holds `{"$typed": dtype, "offset", "length"}` in their place.
+ * `<run id>.<nonce>.bin`, written, synced and renamed into place before the JSON that names it, so
+ * the JSON never points at a partial file; the JSON holds `{"$typed": dtype, "offset", "length"}`
+ * in their place, and its `binary` entry (covered by the checksum) holds the sidecar's SHA-256.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
-  version: 1;
+  version: 2;
+  /** SHA-256 (hex) of JSON.stringify({ run, task, method, state, binary }), typed arrays as references. */
+  sha256: string;
   run: string;
   /** 0-based task after which the state was taken. */
   task: number;
   method: string;
   state: unknown;
   /** Sidecar holding the state's typed arrays (absent when it has none). */
-  binary?: { file: string; bytes: number };
+  binary?: Sidecar;
+}
+
+interface Sidecar {
+  file: string;
+  bytes: number;
+  /** SHA-256 (hex) of the sidecar's bytes. */
+  sha256: string;
 }
 
 const TYPED = {
@@ -54,50 +68,99 @@ export function checkpointPath(storePath: string, runId: string): string {
 /** Sidecar names of a run: `<run id>.<hex nonce>.bin`. */
 const sidecarPattern = (runId: string): RegExp => new RegExp(`^${runId.replace(/[^\w-]/g, '')}\\.[0-9a-f]+\\.bin$`);
 
-async function writeSynced(file: string, parts: Uint8Array[]): Promise<void> {
-  const fh = await fsp.open(file, 'w');
+type Content = Pick<Checkpoint, 'run' | 'task' | 'method' | 'state'>;
+
+/**
+ * The checksum of a checkpoint's content (what it claims about the run, the learner state with its
+ * typed arrays as references, and the sidecar's own checksum).
+ */
+export function checkpointDigest(c: Content & Pick<Checkpoint, 'binary'>): string {
+  const body: Record<string, unknown> = { run: c.run, task: c.task, method: c.method, state: c.state };
+  if (c.binary) body.binary = c.binary;
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+/** A temp file older than this without a live owner on this host is a leftover (writes take milliseconds). */
+const STALE_TMP_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+/** Once per process and folder: remove temp files of writers that died (see leftovers.ts). */
+async function sweepOnce(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
+}
+
+/** Write `parts` to `file` through an owned temp file: write, fsync, rename. */
+async function writeAtomic(file: string, parts: Uint8Array[]): Promise<void> {
+  const tmp = ownedTempName(file, '.tmp');
+  const release = trackTemp(tmp);
   try {
-    for (const p of parts) {
-      for (let done = 0; done < p.byteLength; ) done += (await fh.write(p, done, p.byteLength - done)).bytesWritten;
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      for (const p of parts) {
+        for (let done = 0; done < p.byteLength; ) done += (await fh.write(p, done, p.byteLength - done)).bytesWritten;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-    await fh.sync();
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
   } finally {
-    await fh.close();
+    release();
   }
 }
 
-/** Write (replace) the checkpoint of a run: sidecar (if any) first, then temp JSON, fsync, rename. */
-export async function writeCheckpoint(storePath: string, ck: Omit<Checkpoint, 'format' | 'version' | 'binary'>): Promise<void> {
-  const file = checkpointPath(storePath, ck.run);
-  const dir = path.dirname(file);
-  await fsp.mkdir(dir, { recursive: true });
+/** The state with every typed array replaced by a reference into `blobs` (8-byte aligned). */
+function externalize(state: unknown): { state: unknown; blobs: Uint8Array[]; bytes: number } {
   const blobs: Uint8Array[] = [];
   let offset = 0;
-  const json = JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }, (_key, value: unknown) => {
-    const dtype = dtypeOf(value);
-    if (!dtype) return value;
-    const arr = value as Typed;
-    const ref: TypedRef = { $typed: dtype, offset, length: arr.length };
-    blobs.push(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
-    const pad = (8 - (arr.byteLength % 8)) % 8;
-    if (pad) blobs.push(new Uint8Array(pad));
-    offset += arr.byteLength + pad;
-    return ref;
-  });
-  let text = json;
-  let sidecar: string | null = null;
-  if (blobs.length > 0) {
-    sidecar = `${ck.run}.${randomBytes(6).toString('hex')}.bin`;
-    await writeSynced(path.join(dir, sidecar), blobs);
-    text = `${json.slice(0, -1)},"binary":${JSON.stringify({ file: sidecar, bytes: offset })}}`;
+  const walk = (v: unknown): unknown => {
+    const dtype = dtypeOf(v);
+    if (dtype) {
+      const arr = v as Typed;
+      const ref: TypedRef = { $typed: dtype, offset, length: arr.length };
+      blobs.push(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+      const pad = (8 - (arr.byteLength % 8)) % 8;
+      if (pad) blobs.push(new Uint8Array(pad));
+      offset += arr.byteLength + pad;
+      return ref;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (!v || typeof v !== 'object') return v;
+    const toJSON = (v as { toJSON?: () => unknown }).toJSON;
+    if (typeof toJSON === 'function') return walk(toJSON.call(v));
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of Object.entries(v)) if (e !== undefined && typeof e !== 'function') out[k] = walk(e);
+    return out;
+  };
+  return { state: walk(state), blobs, bytes: offset };
+}
+
+/** Write (replace) the checkpoint of a run: sidecar (if any) first, then the JSON; each atomically. */
+export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
+  const file = checkpointPath(storePath, content.run);
+  const dir = path.dirname(file);
+  await fsp.mkdir(dir, { recursive: true });
+  await sweepOnce(dir);
+  const ext = externalize(content.state);
+  let binary: Sidecar | undefined;
+  if (ext.blobs.length > 0) {
+    const hash = createHash('sha256');
+    for (const b of ext.blobs) hash.update(b);
+    binary = { file: `${content.run}.${randomBytes(6).toString('hex')}.bin`, bytes: ext.bytes, sha256: hash.digest('hex') };
+    await writeAtomic(path.join(dir, binary.file), ext.blobs);
   }
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeSynced(tmp, [Buffer.from(text, 'utf8')]);
-  await fsp.rename(tmp, file);
+  const body = { run: content.run, task: content.task, method: content.method, state: ext.state, ...(binary ? { binary } : {}) };
+  const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(body), ...body };
+  await writeAtomic(file, [Buffer.from(JSON.stringify(ck), 'utf8')]);
   // Older sidecars of this run are no longer referenced.
-  const pattern = sidecarPattern(ck.run);
+  const pattern = sidecarPattern(content.run);
   for (const name of await fsp.readdir(dir)) {
-    if (pattern.test(name) && name !== sidecar) await fsp.rm(path.join(dir, name), { force: true });
+    if (pattern.test(name) && name !== binary?.file) await fsp.rm(path.join(dir, name), { force: true });
   }
 }
 
@@ -136,11 +199,12 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
   } catch {
     return { checkpoint: null, why: `${file} is not valid JSON` };
   }
-  if (ck.format !== 'cl-checkpoint' || ck.version !== 1 || ck.run !== runId || !Number.isInteger(ck.task)) {
-    return { checkpoint: null, why: `${file} is not a checkpoint of this run` };
+  if (!ck || ck.format !== 'cl-checkpoint' || ck.version !== 2 || ck.run !== runId || !Number.isInteger(ck.task) || typeof ck.method !== 'string') {
+    return { checkpoint: null, why: `${file} is not a checkpoint of this run (format cl-checkpoint, version 2)` };
   }
+  if (ck.sha256 !== checkpointDigest(ck as Checkpoint)) return { checkpoint: null, why: `${file} does not match its checksum (changed after it was written)` };
   if (ck.binary) {
-    const { file: name, bytes } = ck.binary;
+    const { file: name, bytes, sha256 } = ck.binary;
     if (typeof name !== 'string' || !sidecarPattern(runId).test(name)) return { checkpoint: null, why: `${file} names no valid sidecar file` };
     const bin = path.join(path.dirname(file), name);
     let buf: Buffer;
@@ -150,6 +214,7 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
       return { checkpoint: null, why: `the checkpoint's array file ${bin} is missing` };
     }
     if (buf.length !== bytes) return { checkpoint: null, why: `${bin} has ${buf.length} bytes, the checkpoint expects ${bytes}` };
+    if (createHash('sha256').update(buf).digest('hex') !== sha256) return { checkpoint: null, why: `${bin} does not match its checksum (changed after it was written)` };
     try {
       ck.state = revive(ck.state, buf);
     } catch (e) {
@@ -167,5 +232,6 @@ export async function removeCheckpoint(storePath: string, runId: string): Promis
   const pattern = sidecarPattern(runId);
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
   for (const name of names) if (pattern.test(name)) await fsp.rm(path.join(dir, name), { force: true });
+  await sweepOnce(dir);
   await fsp.rmdir(dir).catch(() => undefined); // fails while other checkpoints remain
 }

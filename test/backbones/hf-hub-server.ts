@@ -2,13 +2,14 @@
  * Test helper: a local HTTP server with the Hugging Face hub's download layout and headers.
  *
  *   HEAD/GET /<owner>/<name>/resolve/<revision>/<file>
- *     LFS file:   302 to /cdn/<sha256> with x-repo-commit, x-linked-etag "<sha256>", x-linked-size, etag
+ *     LFS file:   302 to <cdn>/cdn/<sha256> (a second port: another host) with x-repo-commit, x-linked-etag "<sha256>", x-linked-size, etag
  *     small file: 200 with the body, etag "<40-hex git blob id>", x-repo-commit
- *     missing:    404 with x-error-code RepoNotFound / RevisionNotFound / EntryNotFound
+ *     missing:    404 with x-error-code RepoNotFound / RevisionNotFound / EntryNotFound (+ x-repo-commit)
  *   GET /cdn/<sha256>   the LFS body, honouring `Range: bytes=<start>-` (206)
  *
  * Faults for tests: `cutAfter` (close the socket after that many body bytes, for the next `cuts`
- * CDN responses) and `corrupt` (serve a body with the right length but flipped bytes).
+ * CDN responses), `corrupt` / `corruptSmall` (serve an LFS / small body with the right length but
+ * flipped bytes).
  */
 import { reshapeModel } from './tiny-onnx.js';
 import { createHash } from 'node:crypto';
@@ -32,8 +33,13 @@ export class HubServer {
   cutAfter = 0;
   cuts = 0;
   corrupt = false;
+  /** Serve small (non-LFS) files with flipped bytes (their etag stays the true git blob id). */
+  corruptSmall = false;
   private server: http.Server | null = null;
+  /** A second listener standing for the CDN: the hub redirects LFS files to another host. */
+  private cdnServer: http.Server | null = null;
   endpoint = '';
+  cdn = '';
 
   addRepo(repo: string, commit: string, files: Record<string, { body: Buffer | string; lfs?: boolean }>): void {
     const m = new Map<string, HubFile>();
@@ -42,16 +48,25 @@ export class HubServer {
   }
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const listen = async (): Promise<[http.Server, string]> => {
+      const srv = http.createServer((req, res) => this.handle(req, res));
+      await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+      return [srv, `http://127.0.0.1:${(srv.address() as AddressInfo).port}`];
+    };
+    [this.server, this.endpoint] = await listen();
+    [this.cdnServer, this.cdn] = await listen();
+    // Another host name for the same machine: huggingface_hub follows redirects to the same host name only.
+    this.cdn = this.cdn.replace('127.0.0.1', 'localhost');
     return this.endpoint;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    for (const srv of [this.server, this.cdnServer]) {
+      srv?.closeAllConnections();
+      await new Promise<void>((resolve) => (srv ? srv.close(() => resolve()) : resolve()));
+    }
     this.server = null;
+    this.cdnServer = null;
   }
 
   private lfsBody(sha: string): Buffer | undefined {
@@ -65,8 +80,8 @@ export class HubServer {
     const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(url);
     if (cdn) return this.serveCdn(req, res, cdn[1]);
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url);
-    const notFound = (code: string): void => {
-      res.writeHead(404, { 'x-error-code': code, 'content-type': 'text/plain' });
+    const notFound = (code: string, commit?: string): void => {
+      res.writeHead(404, { 'x-error-code': code, 'content-type': 'text/plain', ...(commit ? { 'x-repo-commit': commit } : {}) });
       res.end(code);
     };
     if (!m) return notFound('EntryNotFound');
@@ -74,11 +89,11 @@ export class HubServer {
     if (!repo) return notFound('RepoNotFound');
     if (m[2] !== 'main' && m[2] !== repo.commit) return notFound('RevisionNotFound');
     const file = repo.files.get(m[3]);
-    if (!file) return notFound('EntryNotFound');
+    if (!file) return notFound('EntryNotFound', repo.commit); // the hub names the commit it looked in
     if (file.lfs) {
       const sha = sha256(file.body);
       res.writeHead(302, {
-        location: `/cdn/${sha}`,
+        location: `${this.cdn}/cdn/${sha}`, // another host, as the hub's CDN (huggingface_hub stops there for the metadata)
         'x-repo-commit': repo.commit,
         'x-linked-etag': `"${sha}"`,
         'x-linked-size': String(file.body.length),
@@ -89,7 +104,7 @@ export class HubServer {
       return;
     }
     res.writeHead(200, { 'x-repo-commit': repo.commit, etag: `"${gitBlobId(file.body)}"`, 'content-length': String(file.body.length), 'content-type': 'application/json' });
-    res.end(req.method === 'HEAD' ? undefined : file.body);
+    res.end(req.method === 'HEAD' ? undefined : this.corruptSmall ? Buffer.from(file.body.map((b) => b ^ 0xff)) : file.body);
   }
 
   private serveCdn(req: http.IncomingMessage, res: http.ServerResponse, sha: string): void {

@@ -74,6 +74,7 @@ describe('backbones/zoo: vit-b16-in21k end to end (tiny export in the hub layout
   const model = tinyVitModel(224);
   let root: string;
   const backup = process.env.HF_ENDPOINT;
+  const hubBackup = process.env.HF_HUB_CACHE;
   before(async () => {
     server.addRepo('Xenova/vit-base-patch16-224-in21k', commit, {
       'onnx/model.onnx': { body: model, lfs: true },
@@ -82,12 +83,15 @@ describe('backbones/zoo: vit-b16-in21k end to end (tiny export in the hub layout
     });
     process.env.HF_ENDPOINT = await server.start();
     root = await fsp.mkdtemp(path.join(os.tmpdir(), 'cl-zoo-'));
+    process.env.HF_HUB_CACHE = path.join(root, 'hub');
   });
   after(async () => {
     await server.stop();
     await fsp.rm(root, { recursive: true, force: true });
     if (backup === undefined) delete process.env.HF_ENDPOINT;
     else process.env.HF_ENDPOINT = backup;
+    if (hubBackup === undefined) delete process.env.HF_HUB_CACHE;
+    else process.env.HF_HUB_CACHE = hubBackup;
   });
 
   it('downloads the export, feeds [0,1] pixels resized 32 -> 224 and returns the [CLS] token', async () => {

@@ -11,6 +11,8 @@ const benches: [string, string[]][] = [
   ['extract.ts', []],
   ['wa-epoch.ts', []],
   ['retrieval.ts', []],
+  // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)
+  ['imagefolder.ts', [process.env.CL_CIFAR_PNG ?? '']],
   // The closed-form learners: their float64 product engine, then cl vs numpy on the cached
   // CIFAR-100 features (skips itself without them or without numpy).
   ['gemm.ts', []],
@@ -18,8 +20,12 @@ const benches: [string, string[]][] = [
 ];
 let failed = 0;
 for (const [file, args] of benches) {
-  if (file === 'extract.ts' && !process.env.CL_SHARED_DIR) {
+  if ((file === 'extract.ts' || file === 'imagefolder.ts') && !process.env.CL_SHARED_DIR) {
     console.log(`== ${file}: skipped (set CL_SHARED_DIR to the folder holding datasets/ and models/)`);
+    continue;
+  }
+  if (file === 'imagefolder.ts' && !process.env.CL_CIFAR_PNG) {
+    console.log(`== ${file}: skipped (write CIFAR-100 as PNGs with test/bench/cifar-png.ts and set CL_CIFAR_PNG to that folder)`);
     continue;
   }
   console.log(`== ${file}`);

@@ -40,8 +40,8 @@ describe('cl compat (CLI end to end on the embedded MNIST digits)', function () 
   const store = path.join(dir, 'db.json');
   const base = ['--store', store, '--cache-dir', path.join(dir, 'cache'), '--offline', '--quiet', '--backend', 'auto'];
 
-  it('split-mnist --method oca --steps 2 --epochs 2: stores a finished compat record and prints it as JSON', async () => {
-    const r = await cl(['compat', 'split-mnist', '--method', 'oca', '--steps', '2', '--epochs', '2', '--hidden', '64', '--d', '16', '--k', '8', '--json', ...base]);
+  it('split-mnist-mini --method oca --steps 2 --epochs 2: stores a finished compat record and prints it as JSON', async () => {
+    const r = await cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--epochs', '2', '--hidden', '64', '--d', '16', '--k', '8', '--json', ...base]);
     expect(r.code, r.err).to.equal(0);
     const rec = JSON.parse(r.out) as CompatRecord;
     expect(rec.kind).to.equal('compat');
@@ -58,7 +58,7 @@ describe('cl compat (CLI end to end on the embedded MNIST digits)', function () 
   });
 
   it('renders the matrix with ✓/✗ per cell, AC and AM', async () => {
-    const r = await cl(['compat', 'split-mnist', '--method', 'independent', '--steps', '2', '--epochs', '1', '--hidden', '32', '--d', '16', ...base]);
+    const r = await cl(['compat', 'split-mnist-mini', '--method', 'independent', '--steps', '2', '--epochs', '1', '--hidden', '32', '--d', '16', ...base]);
     expect(r.code, r.err).to.equal(0);
     const text = stripVTControlCharacters(r.out);
     expect(text).to.match(/Compat \w+\s+finished/);
@@ -70,12 +70,13 @@ describe('cl compat (CLI end to end on the embedded MNIST digits)', function () 
   });
 
   it('clear errors for impossible steps and for bad option values', async () => {
-    const a = await cl(['compat', 'split-mnist', '--method', 'oca', '--steps', '11', ...base]);
+    const a = await cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '11', ...base]);
     expect(a.code).to.equal(2);
     expect(a.err).to.match(/--steps 11 is more than the 10 classes/);
     expect(a.err).to.match(/hint: use at most --steps 10/);
-    const b = await cl(['compat', 'split-mnist', '--method', 'oca', '--steps', '2', '--ortho', 'project', ...base]);
+    const b = await cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--ortho', 'project', ...base]);
     expect(b.code).to.equal(2);
-    expect(b.err).to.match(/--ortho "project" is not supported/);
+    expect(b.err).to.match(/cl compat --ortho must be one of expm, identity, none, got "project"/);
+    expect(b.err).to.match(/hint: .*householder and project are not implemented/);
   });
 });

@@ -1,10 +1,12 @@
-/** Shared fixtures for the data tests: temp folders, tiny files in each format, a local HTTP server. */
+/** Shared fixtures for the data tests: temp folders, tiny files in each format, a local HTTP server, error expectations. */
+import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { UserError } from '../../src/errors.js';
 
 export async function tempDir(prefix = 'cl-data-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
@@ -124,4 +126,56 @@ export function withoutDataDirEnv(): { restore: () => void } {
       if (saved !== undefined) process.env.CL_DATA_DIR = saved;
     },
   };
+}
+
+/** The UserError that `fn` throws (a test failure if it throws nothing or something else). */
+export function thrownUserError(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e, String(e)).to.be.instanceOf(UserError);
+    return e as UserError;
+  }
+  throw new Error('expected a UserError');
+}
+
+/** The UserError that `p` (or the promise `p()` returns) rejects with. */
+export async function rejectedUserError(p: Promise<unknown> | (() => unknown)): Promise<UserError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e, String(e)).to.be.instanceOf(UserError);
+    return e as UserError;
+  }
+  throw new Error('expected a UserError');
+}
+
+/**
+ * Mocha hooks for a data test: a fresh temp folder per test (removed after it) with CL_DATA_DIR
+ * unset; call inside a describe and read the folder with `dir()`.
+ */
+export function freshDataDir(): { dir: () => string } {
+  let dir = '';
+  let env: { restore: () => void } | null = null;
+  beforeEach(async () => {
+    dir = await tempDir();
+    env = withoutDataDirEnv();
+  });
+  afterEach(async () => {
+    env?.restore();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return { dir: () => dir };
+}
+
+/** A local server answering GET <path> with the given bodies (Range honoured) and 404 otherwise. */
+export function serveFiles(byPath: Map<string, Buffer>): ReturnType<typeof startServer> {
+  return startServer((req, res) => {
+    const body = byPath.get(req.url ?? '');
+    if (body) serveBody(res, req, body);
+    else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
 }

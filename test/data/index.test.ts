@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, loadDataset } from '../../src/data/index.js';
 import { UserError } from '../../src/errors.js';
-import type { ImageSplit } from '../../src/types.js';
+import type { ImageDataset, ImageSplit } from '../../src/types.js';
 import { tempDir, withoutDataDirEnv } from './helpers.js';
 
 function perClass(split: ImageSplit, numClasses: number): number[] {
@@ -32,8 +32,12 @@ describe('data/index', () => {
   });
   afterEach(() => env.restore());
 
-  it('DATASETS lists the three ids with their shapes', () => {
-    expect(Object.keys(DATASETS).sort()).to.deep.equal(['cifar100', 'fashion-mnist', 'mnist-embedded']);
+  it('DATASETS lists the array datasets with their shapes and the benchmark folders', () => {
+    expect(Object.keys(DATASETS).sort()).to.deep.equal(
+      ['cifar100', 'cub200', 'fashion-mnist', 'imagenet-a', 'imagenet-r', 'mnist', 'mnist-embedded', 'objectnet', 'omnibenchmark', 'tinyimagenet', 'vtab'],
+    );
+    expect(DATASETS.mnist.trainCount).to.equal(60_000);
+    expect(DATASETS.omnibenchmark.numClasses).to.equal(300);
     expect(DATASETS.cifar100.imageShape).to.deep.equal([32, 32, 3]);
     expect(DATASETS['fashion-mnist'].numClasses).to.equal(10);
   });
@@ -50,7 +54,7 @@ describe('data/index', () => {
   });
 
   it('mnist-embedded loads offline and matches its DATASETS entry', async () => {
-    const ds = await loadDataset('mnist-embedded', { offline: true });
+    const ds = (await loadDataset('mnist-embedded', { offline: true })) as ImageDataset;
     const info = DATASETS['mnist-embedded'];
     expect([ds.train.height, ds.train.width, ds.train.channels]).to.deep.equal(info.imageShape);
     expect([ds.train.count, ds.test.count]).to.deep.equal([info.trainCount, info.testCount]);
@@ -72,7 +76,7 @@ describe('data/index', () => {
       this.timeout(120_000);
       const archive = path.resolve(shared as string, 'datasets', 'cifar-100-binary.tar.gz');
       const t0 = Date.now();
-      const ds = await loadDataset('cifar100', { dataDir: archive, cacheRoot, quiet: true });
+      const ds = (await loadDataset('cifar100', { dataDir: archive, cacheRoot, quiet: true })) as ImageDataset;
       const firstMs = Date.now() - t0;
       expect(ds.source).to.deep.equal({ location: archive, verified: 'structure' });
       expect([ds.train.count, ds.test.count]).to.deep.equal([50_000, 10_000]);
@@ -94,7 +98,7 @@ describe('data/index', () => {
     it('Fashion-MNIST from the shared folder: 60,000/10,000, 6,000 per class, mean 0.2860', async function () {
       const dir = path.resolve(shared as string, 'datasets', 'fashion-mnist');
       const t0 = Date.now();
-      const ds = await loadDataset('fashion-mnist', { dataDir: dir, cacheRoot, quiet: true });
+      const ds = (await loadDataset('fashion-mnist', { dataDir: dir, cacheRoot, quiet: true })) as ImageDataset;
       const ms = Date.now() - t0;
       expect(ds.source).to.deep.equal({ location: dir, verified: 'structure' });
       expect([ds.train.count, ds.test.count]).to.deep.equal([60_000, 10_000]);

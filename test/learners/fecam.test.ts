@@ -205,8 +205,9 @@ describe('learners/fecam (docs/methods/fecam.md)', () => {
     const e2 = userError(() => s.predict(features([[1, 1]], [0])));
     expect(e2.message).to.match(/shrunk covariance of class 0 is not positive definite/);
     expect(e2.hint).to.match(/--gamma1/);
-    expect(userError(() => resolveMethodOptions(fecamMethod, { tukey: '0' })).message).to.match(/tukey/);
-    expect(userError(() => fecamConfig({ tukey: 1.5 })).message).to.match(/not in \(0, 1\]/);
+    expect(userError(() => resolveMethodOptions(fecamMethod, { tukey: '0' })).message).to.equal('fecam --tukey must be a number > 0 and ≤ 1, got "0"');
+    expect(userError(() => fecamConfig({ tukey: 1.5 })).message).to.equal('fecam --tukey must be a number > 0 and ≤ 1, got 1.5');
+    expect(fecamConfig({ normalizeCovariance: 'false' }).normalizeCovariance).to.equal(false);
   });
 
   it('summary lists what is kept and its size; registered as a method', () => {

@@ -176,8 +176,8 @@ describe('learners/slda (docs/methods/slda.md)', () => {
     const e = userError(() => z.predict(features([[1, 2, 3]], [0])));
     expect(e.message).to.match(/not positive definite with ε = 0/);
     expect(e.hint).to.match(/--shrinkage/);
-    expect(userError(() => resolveMethodOptions(sldaMethod, { covariance: 'diagonal' })).message).to.match(/covariance/);
-    expect(userError(() => resolveMethodOptions(sldaMethod, { shrinkage: '2' })).message).to.match(/<= 1/);
+    expect(userError(() => resolveMethodOptions(sldaMethod, { covariance: 'diagonal' })).message).to.equal('slda --covariance must be one of pooled, running, got "diagonal"');
+    expect(userError(() => resolveMethodOptions(sldaMethod, { shrinkage: '2' })).message).to.equal('slda --shrinkage must be a number in 0..1, got "2"');
   });
 
   it('summary lists what is kept and its size; registered as a method', () => {

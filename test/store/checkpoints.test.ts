@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkpointPath, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../src/store/checkpoints.js';
+import { checkpointDigest, checkpointPath, readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/store/checkpoints.js';
 
 describe('store/checkpoints: typed arrays in a sidecar', () => {
   let tmp: string;
@@ -18,7 +18,8 @@ describe('store/checkpoints: typed arrays in a sidecar', () => {
   it('a state without typed arrays stays plain JSON (no sidecar)', async () => {
     await writeCheckpoint(store, { run: 'r1', task: 0, method: 'nmc', state: { a: [1, 2.5] } });
     const raw = JSON.parse(fs.readFileSync(checkpointPath(store, 'r1'), 'utf8'));
-    expect(raw).to.deep.equal({ format: 'cl-checkpoint', version: 1, run: 'r1', task: 0, method: 'nmc', state: { a: [1, 2.5] } });
+    expect(raw).to.deep.include({ format: 'cl-checkpoint', version: 2, run: 'r1', task: 0, method: 'nmc', state: { a: [1, 2.5] } });
+    expect(raw).to.not.have.property('binary');
     expect(sidecars()).to.deep.equal([]);
   });
 
@@ -75,6 +76,31 @@ describe('store/checkpoints: typed arrays in a sidecar', () => {
     const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
     raw.binary.file = '../../etc/passwd';
     fs.writeFileSync(file, JSON.stringify(raw));
+    expect((await readCheckpoint(store, 'r1')).why).to.match(/does not match its checksum/);
+    // Even with a checksum that matches the edited content.
+    raw.sha256 = checkpointDigest(raw as Checkpoint);
+    fs.writeFileSync(file, JSON.stringify(raw));
     expect((await readCheckpoint(store, 'r1')).why).to.match(/names no valid sidecar/);
+  });
+
+  it('a sidecar changed after it was written fails its checksum (same length, one byte flipped)', async () => {
+    await writeCheckpoint(store, { run: 'r1', task: 0, method: 'slda', state: { s: Float64Array.from([1, 2, 3]) } });
+    expect((await readCheckpoint(store, 'r1')).why).to.equal(null);
+    const bin = path.join(path.dirname(checkpointPath(store, 'r1')), sidecars()[0]);
+    const bytes = fs.readFileSync(bin);
+    bytes[3] ^= 1;
+    fs.writeFileSync(bin, bytes);
+    expect((await readCheckpoint(store, 'r1')).why).to.match(/r1\.[0-9a-f]+\.bin does not match its checksum/);
+  });
+
+  it('the JSON checksum covers the typed-array references and the sidecar entry', async () => {
+    await writeCheckpoint(store, { run: 'r1', task: 0, method: 'slda', state: { a: Float64Array.from([1, 2]), b: Float64Array.from([3]) } });
+    const file = checkpointPath(store, 'r1');
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(raw.sha256).to.equal(checkpointDigest(raw as Checkpoint));
+    // Swapping two references keeps every byte of the sidecar valid: only the checksum notices.
+    [raw.state.a, raw.state.b] = [raw.state.b, raw.state.a];
+    fs.writeFileSync(file, JSON.stringify(raw));
+    expect((await readCheckpoint(store, 'r1')).why).to.match(/does not match its checksum/);
   });
 });
