@@ -5,7 +5,7 @@
  * "what is kept" lines of the learner state summary.
  */
 import { UserError } from '../errors.js';
-import type { Features } from '../types.js';
+import type { Experience, Features } from '../types.js';
 
 /** Rows per block when a learner converts float32 features to float64 (bounds peak memory). */
 export const ROW_BLOCK = 4096;
@@ -122,4 +122,69 @@ export function checkStateConfig<C extends object>(cfg: unknown, current: C, bad
   for (const k of Object.keys(current) as (keyof C)[]) {
     if (!c || c[k] !== current[k]) throw bad(`option ${String(k)} was ${String(c?.[k])}, now ${String(current[k])}`);
   }
+}
+
+/** The classes of an experience that have training rows, in the experience's class order (row order: tie-breaking). */
+export function presentClasses(exp: Experience): number[] {
+  const present = new Set(exp.train.y);
+  return exp.classes.filter((c) => present.has(c));
+}
+
+/** Labels of the classes that have samples, in arrival order. */
+export function seenLabels(classes: readonly { label: number; count: number }[]): number[] {
+  return classes.filter((s) => s.count > 0).map((s) => s.label);
+}
+
+/** The class fields of a learner state summary: how many, which (arrival order), samples per class and in all. */
+export function classSummary(classes: readonly { label: number; count: number }[]): {
+  classes: number;
+  labels: number[];
+  countsPerClass: Record<string, number>;
+  samples: number;
+} {
+  const countsPerClass: Record<string, number> = {};
+  for (const s of classes) countsPerClass[String(s.label)] = s.count;
+  return { classes: classes.length, labels: classes.map((s) => s.label), countsPerClass, samples: classes.reduce((a, s) => a + s.count, 0) };
+}
+
+/**
+ * The checks every closed-form setState starts with: the state's format and version, the feature
+ * dimension and the options. Returns the state, typed, and setState's error maker.
+ */
+export function openState<S extends { format: string; version: number; dim: number; config: object }>(
+  state: unknown,
+  method: string,
+  format: S['format'],
+  version: number,
+  dim: number,
+  config: object,
+): { st: Partial<S>; bad: (why: string) => UserError } {
+  const bad = stateError(method);
+  const st = state as Partial<S> | null;
+  if (!st || typeof st !== 'object' || st.format !== format || st.version !== version) throw bad(`the state is not of ${method} (format ${format}, version ${version})`);
+  if (st.dim !== dim) throw bad(`feature dimension ${String(st.dim)}, learner has ${dim}`);
+  checkStateConfig(st.config, config, bad);
+  return { st, bad };
+}
+
+/**
+ * A checkpoint's class list, rebuilt: labels unique integers, counts integers ≥ 0, and `make`
+ * turning each entry into the learner's class record (checking its arrays).
+ */
+export function restoreClasses<T extends { label: number; count: number }>(
+  list: unknown,
+  bad: (why: string) => UserError,
+  make: (c: { label: number; count: number } & Record<string, unknown>) => T,
+): { classes: T[]; byLabel: Map<number, T> } {
+  if (!Array.isArray(list)) throw bad('no class list');
+  const classes: T[] = [];
+  const byLabel = new Map<number, T>();
+  for (const c of list as ({ label: number; count: number } & Record<string, unknown>)[]) {
+    if (!c || !Number.isInteger(c.label) || byLabel.has(c.label)) throw bad(`class label ${String(c?.label)} is not a unique integer`);
+    if (!Number.isInteger(c.count) || c.count < 0) throw bad(`class ${c.label}: count ${String(c.count)}`);
+    const s = make(c);
+    classes.push(s);
+    byLabel.set(c.label, s);
+  }
+  return { classes, byLabel };
 }

@@ -23,12 +23,15 @@ import type { Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
-  checkStateConfig,
+  classSummary,
   groupByClass,
   kept,
   memorySummary,
+  openState,
+  presentClasses,
+  restoreClasses,
   ROW_BLOCK,
-  stateError,
+  seenLabels,
   stateVector,
 } from './closed-form.js';
 import { defineMethod } from './method.js';
@@ -265,14 +268,12 @@ export class FecamLearner implements Learner {
   }
 
   async learn(exp: Experience): Promise<void> {
-    // Rows follow the class order of the experience (tie-breaking), not sample order.
-    const present = new Set(exp.train.y);
-    for (const c of exp.classes) if (present.has(c)) this.slot(c);
+    for (const c of presentClasses(exp)) this.slot(c);
     this.learnBatch(exp.train);
   }
 
   labels(): number[] {
-    return this.classes.filter((s) => s.count > 0).map((s) => s.label);
+    return seenLabels(this.classes);
   }
 
   /**
@@ -470,8 +471,6 @@ export class FecamLearner implements Learner {
   }
 
   stateSummary(): Record<string, unknown> {
-    const counts: Record<string, number> = {};
-    for (const s of this.classes) counts[String(s.label)] = s.count;
     const K = this.classes.length;
     const D = this.dim;
     const c = this.config;
@@ -481,10 +480,7 @@ export class FecamLearner implements Learner {
         (c.tukey !== 1 ? `, Tukey x^${c.tukey}` : '') +
         `, shrinkage γ₁ = ${c.gamma1}, γ₂ = ${c.gamma2}` +
         (c.normalizeCovariance ? ', correlation-normalised' : ''),
-      classes: K,
-      labels: this.classes.map((s) => s.label),
-      countsPerClass: counts,
-      samples: this.classes.reduce((a, s) => a + s.count, 0),
+      ...classSummary(this.classes),
       dim: D,
       ...memorySummary([
         kept('class sums of raw features Σx', [K, D]),
@@ -506,29 +502,16 @@ export class FecamLearner implements Learner {
   }
 
   setState(state: unknown): void {
-    const bad = stateError('fecam');
-    const st = state as Partial<FecamState> | null;
-    if (!st || typeof st !== 'object' || st.format !== 'cl-fecam' || st.version !== 1) throw bad('not a fecam state (format cl-fecam, version 1)');
-    if (st.dim !== this.dim) throw bad(`feature dimension ${String(st.dim)}, learner has ${this.dim}`);
-    checkStateConfig(st.config, this.config, bad);
-    if (!Array.isArray(st.classes)) throw bad('no class list');
+    const { st, bad } = openState<FecamState>(state, 'fecam', 'cl-fecam', 1, this.dim, this.config);
     const D = this.dim;
-    const classes: ClassStat[] = [];
-    const byLabel = new Map<number, ClassStat>();
-    for (const c of st.classes) {
-      if (!Number.isInteger(c.label) || byLabel.has(c.label)) throw bad(`class label ${String(c.label)} is not a unique integer`);
-      if (!Number.isInteger(c.count) || c.count < 0) throw bad(`class ${c.label}: count ${String(c.count)}`);
-      const s: ClassStat = {
-        label: c.label,
-        count: c.count,
-        sumRaw: stateVector(c.sumRaw, D, `class ${c.label} feature sum`, bad),
-        meanT: stateVector(c.meanT, D, `class ${c.label} mean`, bad),
-        scatter: stateVector(c.scatter, packedSize(D), `class ${c.label} scatter matrix`, bad),
-        model: null,
-      };
-      classes.push(s);
-      byLabel.set(c.label, s);
-    }
+    const { classes, byLabel } = restoreClasses<ClassStat>(st.classes, bad, (c) => ({
+      label: c.label,
+      count: c.count,
+      sumRaw: stateVector(c.sumRaw, D, `class ${c.label} feature sum`, bad),
+      meanT: stateVector(c.meanT, D, `class ${c.label} mean`, bad),
+      scatter: stateVector(c.scatter, packedSize(D), `class ${c.label} scatter matrix`, bad),
+      model: null,
+    }));
     this.classes = classes;
     this.byLabel = byLabel;
     this.memo = new DistanceMemo(this.dim);

@@ -22,12 +22,15 @@ import type { Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
-  checkStateConfig,
+  classSummary,
   kept,
   memorySummary,
+  openState,
+  presentClasses,
+  restoreClasses,
   ROW_BLOCK,
   rows64,
-  stateError,
+  seenLabels,
   stateVector,
 } from './closed-form.js';
 import { defineMethod } from './method.js';
@@ -217,14 +220,12 @@ export class RanpacLearner implements Learner {
   }
 
   async learn(exp: Experience): Promise<void> {
-    // Rows follow the class order of the experience (tie-breaking), not sample order.
-    const present = new Set(exp.train.y);
-    for (const c of exp.classes) if (present.has(c)) this.slot(c);
+    for (const c of presentClasses(exp)) this.slot(c);
     this.learnBatch(exp.train);
   }
 
   labels(): number[] {
-    return this.classes.filter((s) => s.count > 0).map((s) => s.label);
+    return seenLabels(this.classes);
   }
 
   /** λ in force (null before the first λ search). */
@@ -294,8 +295,6 @@ export class RanpacLearner implements Learner {
   }
 
   stateSummary(): Record<string, unknown> {
-    const counts: Record<string, number> = {};
-    for (const s of this.classes) counts[String(s.label)] = s.count;
     const K = this.classes.length;
     const M = this.width;
     return {
@@ -304,10 +303,7 @@ export class RanpacLearner implements Learner {
         `, λ ${this.config.ridge === 'auto' ? 'chosen per increment' : 'fixed'}`,
       lambda: this.lambda,
       ...(this.lastChoice ? { ridgeLosses: this.lastChoice.losses } : {}),
-      classes: K,
-      labels: this.classes.map((s) => s.label),
-      countsPerClass: counts,
-      samples: this.classes.reduce((a, s) => a + s.count, 0),
+      ...classSummary(this.classes),
       dim: this.dim,
       projection: this.config.projection,
       ...memorySummary([
@@ -343,11 +339,7 @@ export class RanpacLearner implements Learner {
   }
 
   setState(state: unknown): void {
-    const bad = stateError('ranpac');
-    const st = state as Partial<RanpacState> | null;
-    if (!st || typeof st !== 'object' || st.format !== 'cl-ranpac' || st.version !== 1) throw bad('not a ranpac state (format cl-ranpac, version 1)');
-    if (st.dim !== this.dim) throw bad(`feature dimension ${String(st.dim)}, learner has ${this.dim}`);
-    checkStateConfig(st.config, this.config, bad);
+    const { st, bad } = openState<RanpacState>(state, 'ranpac', 'cl-ranpac', 1, this.dim, this.config);
     if (st.seed !== this.seed) throw bad(`seed ${String(st.seed)}, the learner was built with ${this.seed}`);
     if (st.projectionChecksum !== this.projectionChecksum()) throw bad('the random projection drawn from the seed differs from the checkpoint (changed generator?)');
     if (!Number.isInteger(st.increments) || (st.increments as number) < 0) throw bad(`increment count ${String(st.increments)}`);
@@ -357,17 +349,12 @@ export class RanpacLearner implements Learner {
       throw bad('ridge search losses are not one number per grid value');
     }
     if ((losses === null) !== (st.lambda === null || this.config.ridge !== 'auto')) throw bad('ridge search losses and λ do not go together');
-    if (!Array.isArray(st.classes)) throw bad('no class list');
     const M = this.width;
-    const classes: ClassStat[] = [];
-    const byLabel = new Map<number, ClassStat>();
-    for (const c of st.classes) {
-      if (!Number.isInteger(c.label) || byLabel.has(c.label)) throw bad(`class label ${String(c.label)} is not a unique integer`);
-      if (!Number.isInteger(c.count) || c.count < 0) throw bad(`class ${c.label}: count ${String(c.count)}`);
-      const s = { label: c.label, count: c.count, c: stateVector(c.c, M, `class ${c.label} column of C`, bad) };
-      classes.push(s);
-      byLabel.set(c.label, s);
-    }
+    const { classes, byLabel } = restoreClasses<ClassStat>(st.classes, bad, (c) => ({
+      label: c.label,
+      count: c.count,
+      c: stateVector(c.c, M, `class ${c.label} column of C`, bad),
+    }));
     const gram = unpackSymmetric(stateVector(st.gram, packedSize(M), 'Gram matrix', bad), M);
     this.classes = classes;
     this.byLabel = byLabel;

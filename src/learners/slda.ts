@@ -26,13 +26,16 @@ import type { Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
-  checkStateConfig,
+  classSummary,
   groupByClass,
   kept,
   memorySummary,
+  openState,
+  presentClasses,
+  restoreClasses,
   ROW_BLOCK,
   rows64,
-  stateError,
+  seenLabels,
   stateVector,
 } from './closed-form.js';
 import { defineMethod } from './method.js';
@@ -194,14 +197,12 @@ export class SldaLearner implements Learner {
   }
 
   async learn(exp: Experience): Promise<void> {
-    // Rows follow the class order of the experience (tie-breaking), not sample order.
-    const present = new Set(exp.train.y);
-    for (const c of exp.classes) if (present.has(c)) this.slot(c);
+    for (const c of presentClasses(exp)) this.slot(c);
     this.learnBatch(exp.train);
   }
 
   labels(): number[] {
-    return this.classes.filter((s) => s.count > 0).map((s) => s.label);
+    return seenLabels(this.classes);
   }
 
   /** Samples seen so far (t). */
@@ -286,16 +287,11 @@ export class SldaLearner implements Learner {
   }
 
   stateSummary(): Record<string, unknown> {
-    const counts: Record<string, number> = {};
-    for (const s of this.classes) counts[String(s.label)] = s.count;
     const K = this.classes.length;
     const D = this.dim;
     return {
       rule: `LDA with one shared ${this.config.covariance} covariance, shrinkage ε = ${this.config.shrinkage}`,
-      classes: K,
-      labels: this.classes.map((s) => s.label),
-      countsPerClass: counts,
-      samples: this.samples,
+      ...classSummary(this.classes),
       dim: D,
       ...memorySummary([
         kept('class means μ_k', [K, D]),
@@ -318,24 +314,14 @@ export class SldaLearner implements Learner {
   }
 
   setState(state: unknown): void {
-    const bad = stateError('slda');
-    const st = state as Partial<SldaState> | null;
-    if (!st || typeof st !== 'object' || st.format !== 'cl-slda' || st.version !== 1) throw bad('not an slda state (format cl-slda, version 1)');
-    if (st.dim !== this.dim) throw bad(`feature dimension ${String(st.dim)}, learner has ${this.dim}`);
-    checkStateConfig(st.config, this.config, bad);
+    const { st, bad } = openState<SldaState>(state, 'slda', 'cl-slda', 1, this.dim, this.config);
     if (!Number.isInteger(st.samples) || (st.samples as number) < 0) throw bad(`sample count ${String(st.samples)}`);
-    if (!Array.isArray(st.classes)) throw bad('no class list');
-    const classes: ClassStat[] = [];
-    const byLabel = new Map<number, ClassStat>();
-    let total = 0;
-    for (const c of st.classes) {
-      if (!Number.isInteger(c.label) || byLabel.has(c.label)) throw bad(`class label ${String(c.label)} is not a unique integer`);
-      if (!Number.isInteger(c.count) || c.count < 0) throw bad(`class ${c.label}: count ${String(c.count)}`);
-      const s = { label: c.label, count: c.count, mean: stateVector(c.mean, this.dim, `class ${c.label} mean`, bad) };
-      classes.push(s);
-      byLabel.set(c.label, s);
-      total += c.count;
-    }
+    const { classes, byLabel } = restoreClasses<ClassStat>(st.classes, bad, (c) => ({
+      label: c.label,
+      count: c.count,
+      mean: stateVector(c.mean, this.dim, `class ${c.label} mean`, bad),
+    }));
+    const total = classes.reduce((a, s) => a + s.count, 0);
     if (total !== st.samples) throw bad(`class counts sum to ${total}, the state says ${String(st.samples)} samples`);
     const packed = stateVector(st.scatter, (this.dim * (this.dim + 1)) / 2, 'scatter matrix', bad);
     this.classes = classes;

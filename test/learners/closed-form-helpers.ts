@@ -1,6 +1,5 @@
 /** Data and stream helpers for the closed-form learner tests (ranpac, fecam, slda). */
 import { concatMap, defer, lastValueFrom, toArray } from 'rxjs';
-import { UserError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
 import { taskClasses } from '../../src/scenario/split.js';
 import { experienceStream, selectClasses } from '../../src/scenario/stream.js';
@@ -70,16 +69,6 @@ export function accuracy(pred: Int32Array, y: Int32Array): number {
   let ok = 0;
   for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
   return (100 * ok) / y.length;
-}
-
-export function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
 }
 
 /** max |a − b| / max(1, max |b|) */

@@ -7,7 +7,8 @@ import { FecamLearner, fecamConfig, fecamMethod } from '../../src/learners/fecam
 import { packedSize } from '../../src/linalg/dense.js';
 import { Rng } from '../../src/rng.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/store/checkpoints.js';
-import { accuracy, clusters, features, relDiff, rows, runSplit, userError } from './closed-form-helpers.js';
+import { accuracy, clusters, features, relDiff, rows, runSplit } from './closed-form-helpers.js';
+import { userError } from '../user-error.js';
 
 const cfg = (o: Record<string, unknown> = {}) => fecamConfig(o as never);
 

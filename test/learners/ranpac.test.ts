@@ -16,7 +16,8 @@ import {
 import { Rng } from '../../src/rng.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/store/checkpoints.js';
 import type { Features } from '../../src/types.js';
-import { accuracy, clusters, features, relDiff, rows, runSplit, userError } from './closed-form-helpers.js';
+import { accuracy, clusters, features, relDiff, rows, runSplit } from './closed-form-helpers.js';
+import { userError } from '../user-error.js';
 
 const cfg = (o: Record<string, unknown> = {}) => ranpacConfig(o as never);
 

@@ -6,7 +6,8 @@ import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { SldaLearner, sldaConfig, sldaMethod, type SldaState } from '../../src/learners/slda.js';
 import { Rng } from '../../src/rng.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/store/checkpoints.js';
-import { accuracy, clusters, features, relDiff, rows, runSplit, userError } from './closed-form-helpers.js';
+import { accuracy, clusters, features, relDiff, rows, runSplit } from './closed-form-helpers.js';
+import { userError } from '../user-error.js';
 
 const cfg = (o: Record<string, unknown> = {}) => sldaConfig(o as never);
 
