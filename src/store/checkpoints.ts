@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
+import { naming, storeIoError } from './fsio.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
@@ -91,11 +92,16 @@ async function sweepOnce(dir: string): Promise<void> {
   await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
 }
 
-/** Write `parts` to `file` through an owned temp file: write, fsync, rename. */
-async function writeAtomic(file: string, parts: Uint8Array[]): Promise<void> {
+/**
+ * Write `parts` to `file` through an owned temp file: write, fsync, rename. A failed write (a full
+ * disk) leaves no temp file; environment errors name the file and the cause (docs/store.md).
+ */
+async function writeAtomic(storePath: string, file: string, parts: Uint8Array[]): Promise<void> {
   const tmp = ownedTempName(file, '.tmp');
   const release = trackTemp(tmp);
   try {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await sweepOnce(path.dirname(file));
     const fh = await fsp.open(tmp, 'w');
     try {
       for (const p of parts) {
@@ -107,8 +113,8 @@ async function writeAtomic(file: string, parts: Uint8Array[]): Promise<void> {
     }
     await fsp.rename(tmp, file);
   } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw storeIoError(naming(file, e), 'write', path.resolve(storePath), file);
   } finally {
     release();
   }
@@ -144,19 +150,17 @@ function externalize(state: unknown): { state: unknown; blobs: Uint8Array[]; byt
 export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
   const file = checkpointPath(storePath, content.run);
   const dir = path.dirname(file);
-  await fsp.mkdir(dir, { recursive: true });
-  await sweepOnce(dir);
   const ext = externalize(content.state);
   let binary: Sidecar | undefined;
   if (ext.blobs.length > 0) {
     const hash = createHash('sha256');
     for (const b of ext.blobs) hash.update(b);
     binary = { file: `${content.run}.${randomBytes(6).toString('hex')}.bin`, bytes: ext.bytes, sha256: hash.digest('hex') };
-    await writeAtomic(path.join(dir, binary.file), ext.blobs);
+    await writeAtomic(storePath, path.join(dir, binary.file), ext.blobs);
   }
   const body = { run: content.run, task: content.task, method: content.method, state: ext.state, ...(binary ? { binary } : {}) };
   const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(body), ...body };
-  await writeAtomic(file, [Buffer.from(JSON.stringify(ck), 'utf8')]);
+  await writeAtomic(storePath, file, [Buffer.from(JSON.stringify(ck), 'utf8')]);
   // Older sidecars of this run are no longer referenced.
   const pattern = sidecarPattern(content.run);
   for (const name of await fsp.readdir(dir)) {
