@@ -271,7 +271,7 @@ export class RanpacLearner implements Learner {
   }
 
   /** Scores hᵀW (n×K, classes in `labels()` order). */
-  scores(x: Features): Float64Array {
+  rawScores(x: Features): Float64Array {
     checkFeatures('ranpac', x, this.dim, 'test');
     if (!this.classes.some((s) => s.count > 0)) throw new Error('ranpac: predict() called before any class was learned');
     const { w, labels } = this.build();
@@ -285,7 +285,7 @@ export class RanpacLearner implements Learner {
   }
 
   predict(x: Features): Int32Array {
-    const s = this.scores(x);
+    const s = this.rawScores(x);
     const labels = this.build().labels;
     return argmaxRows(s, x.count, labels.length).map((i) => labels[i]);
   }

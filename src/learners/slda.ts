@@ -260,7 +260,7 @@ export class SldaLearner implements Learner {
   }
 
   /** Scores (n×K, classes in `labels()` order) of every row: xᵀΛμ_k − ½μ_kᵀΛμ_k. */
-  scores(x: Features): Float64Array {
+  rawScores(x: Features): Float64Array {
     checkFeatures('slda', x, this.dim, 'test');
     if (this.samples === 0) throw new Error('slda: predict() called before any class was learned');
     const { w, c, labels } = this.build();
@@ -276,7 +276,7 @@ export class SldaLearner implements Learner {
   }
 
   predict(x: Features): Int32Array {
-    const s = this.scores(x);
+    const s = this.rawScores(x);
     const labels = this.build().labels;
     const idx = argmaxRows(s, x.count, labels.length);
     return idx.map((i) => labels[i]);

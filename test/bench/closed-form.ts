@@ -155,7 +155,7 @@ for (const name of methods) {
   if (name === 'slda') {
     const config = sldaConfig();
     manifest.methods = { slda: config };
-    side = await runCl(() => new SldaLearner(config, dim), (l, f) => (l as SldaLearner).scores(f), train, test, tasks);
+    side = await runCl(() => new SldaLearner(config, dim), (l, f) => (l as SldaLearner).rawScores(f), train, test, tasks);
   } else if (name === 'fecam') {
     const config = fecamConfig();
     manifest.methods = { fecam: config };
@@ -182,7 +182,7 @@ for (const name of methods) {
         };
         return l;
       },
-      (l, f) => (l as RanpacLearner).scores(f),
+      (l, f) => (l as RanpacLearner).rawScores(f),
       train,
       test,
       tasks,

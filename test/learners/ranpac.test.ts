@@ -37,7 +37,7 @@ describe('learners/ranpac (docs/methods/ranpac.md)', () => {
     l.learnBatch(features([[1, 0], [0, 1], [2, 0], [0, 3]], [0, 1, 0, 1]));
     expect(Array.from(l.gramMatrix())).to.deep.equal([5, 0, 0, 10]);
     const q = features([[1, 1], [0.5, 1]], [0, 0]);
-    const s = l.scores(q);
+    const s = l.rawScores(q);
     [0.5, 4 / 11, 0.25, 4 / 11].forEach((v, i) => expect(s[i]).to.be.closeTo(v, 1e-15));
     expect(Array.from(l.predict(q))).to.deep.equal([0, 1]);
   });
@@ -167,7 +167,7 @@ describe('learners/ranpac (docs/methods/ranpac.md)', () => {
       resumed.learnBatch(part(3, 6));
       expect(resumed.ridge()).to.equal(full.ridge());
       expect(Array.from(resumed.gramMatrix())).to.deep.equal(Array.from(full.gramMatrix()));
-      expect(Array.from(resumed.scores(data.test))).to.deep.equal(Array.from(full.scores(data.test)));
+      expect(Array.from(resumed.rawScores(data.test))).to.deep.equal(Array.from(full.rawScores(data.test)));
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

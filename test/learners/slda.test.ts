@@ -21,7 +21,7 @@ describe('learners/slda (docs/methods/slda.md)', () => {
     expect(Array.from(l.mean(0)!)).to.deep.equal([1, 1]);
     expect(Array.from(l.mean(1)!)).to.deep.equal([3, 1]);
     const q = features([[2, 0], [1, 2], [0, 0]], [0, 0, 0]);
-    const s = l.scores(q);
+    const s = l.rawScores(q);
     const want = [4 - 1, 20 - 13, 2 - 1, 10 - 8 - 13, -1, -13];
     want.forEach((v, i) => expect(s[i]).to.be.closeTo(v, 1e-12));
     expect(Array.from(l.predict(q))).to.deep.equal([1, 0, 0]);
@@ -33,7 +33,7 @@ describe('learners/slda (docs/methods/slda.md)', () => {
       const lm = [lam[0] * mu[0] + lam[1] * mu[1], lam[2] * mu[0] + lam[3] * mu[1]];
       return x[0] * lm[0] + x[1] * lm[1] - 0.5 * (mu[0] * lm[0] + mu[1] * lm[1]);
     };
-    const se = e.scores(features([[2, 0]], [0]));
+    const se = e.rawScores(features([[2, 0]], [0]));
     expect(se[0]).to.be.closeTo(score([2, 0], [1, 1]), 1e-12);
     expect(se[1]).to.be.closeTo(score([2, 0], [3, 1]), 1e-12);
   });
@@ -142,7 +142,7 @@ describe('learners/slda (docs/methods/slda.md)', () => {
         resumed.setState(checkpoint!.state);
         resumed.learnBatch(half(3, 6));
         expect(Array.from(resumed.covariance())).to.deep.equal(Array.from(full.covariance()));
-        expect(Array.from(resumed.scores(data.test))).to.deep.equal(Array.from(full.scores(data.test)));
+        expect(Array.from(resumed.rawScores(data.test))).to.deep.equal(Array.from(full.rawScores(data.test)));
         expect(Array.from(resumed.predict(data.test))).to.deep.equal(Array.from(full.predict(data.test)));
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
