@@ -219,6 +219,11 @@ export interface RunRecord {
   command: string[];
   /** Working directory of the command (relative paths in `command` are relative to it). */
   cwd?: string;
+  /**
+   * Runs of `cl sweep --queue`: the sweep, the job (its id is also this record's id), the job's
+   * attempt whose results the record holds, and the worker that ran it.
+   */
+  queue?: { sweep: string; job: string; attempt: number; worker: string };
   /** Each `cl resume` of this run: when, by which process, and the first task it computed anew. */
   resumes?: { at: string; pid: number; fromTask: number }[];
   increments: IncrementResult[];

@@ -18,6 +18,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   show: () => import('./show.js'),
   compare: () => import('./compare.js'),
   sweep: () => import('./sweep.js'),
+  worker: () => import('./worker.js'),
   cache: () => import('./cache.js'),
   backbones: () => import('./backbones.js'),
   scenarios: () => import('./catalog.js'),

@@ -131,18 +131,27 @@ export function register(program: Command): void {
 /** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
 async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
   if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
+  try {
+    return await parseRunCommand(run.command);
+  } catch (e) {
+    throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
+  }
+}
+
+/**
+ * Parse a `cl run` command line (argv after `cl`, starting with "run") into RunOptions with the
+ * parser of `cl run` itself (also used by `cl sweep --queue` to turn each grid cell into a job).
+ * Throws commander's error (or the option parser's UserError) when it does not parse.
+ */
+export async function parseRunCommand(argv: string[]): Promise<RunOptions> {
   const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   const { cmd, defs } = defineRun(parser);
   let parsed: RunOptions | null = null;
   cmd.action((scenario: string, opts: Record<string, unknown>, self: Command) => {
-    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: run.command };
+    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: argv };
   });
-  try {
-    await parser.parseAsync(run.command, { from: 'user' });
-  } catch (e) {
-    throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
-  }
-  if (!parsed) throw new UserError(`run ${run.id}: its stored command "${run.command.join(' ')}" is not a run`);
+  await parser.parseAsync(argv, { from: 'user' });
+  if (!parsed) throw new Error(`"${argv.join(' ')}" is not a \`cl run\` command`);
   return parsed;
 }
 

@@ -3,8 +3,12 @@
  * child `cl run ... --json --quiet --store FILE` processes, at most N at once. Each run stores itself
  * as it goes; a failed run is reported with its error line without stopping the others; the exit
  * code is non-zero when any run failed. Ends with the comparison table of the sweep's runs.
+ *
+ * With `--queue URL` the same grid runs on `cl worker`s anywhere, through BullMQ on Redis (see
+ * src/queue/); `--attach <sweep-id> --queue URL` follows a sweep submitted earlier.
  */
 import os from 'node:os';
+import path from 'node:path';
 import chalk from 'chalk';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
@@ -23,12 +27,20 @@ import { action, addStoreOption, storePath } from './common.js';
 const PASS_VALUE = ['backbone', 'dataDir', 'cacheDir', 'base', 'increment', 'order', 'backend'] as const;
 
 interface SweepOpts {
-  methods: string;
+  methods?: string;
   seeds: string;
   set: string[];
   workers?: number;
   store?: string;
   offline?: boolean;
+  queue?: string;
+  attach?: string;
+  queueName: string;
+  attempts: number;
+  retryDelay: string;
+  keep: string;
+  poll: string;
+  detach?: boolean;
   [k: string]: unknown;
 }
 
@@ -37,6 +49,55 @@ const defaultWorkers = (): number => (typeof os.availableParallelism === 'functi
 function parseWorkers(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UserError(`--workers expects a positive integer, got "${v}"`, 'e.g. --workers 2');
   return Number(v);
+}
+
+function parseAttempts(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100) throw new UserError(`--attempts expects an integer from 1 to 100, got "${v}"`, 'e.g. --attempts 3 (1: never retry)');
+  return Number(v);
+}
+
+/** `--queue` / `--attach`: submit the grid to Redis (or follow a submitted sweep) instead of running it here. */
+async function queueAction(scenario: string | undefined, opts: SweepOpts, gridArgs: () => { label: string; args: string[] }[]): Promise<void> {
+  const { queueTarget } = await import('../queue/connection.js');
+  const { parseDuration, QUEUE_NAME_PATTERN } = await import('../queue/queue.js');
+  const { attachSweep, submitSweep } = await import('../queue/submit.js');
+  if (opts.workers !== undefined) throw new UserError('--workers is for sweeps on this machine', 'with --queue, each `cl worker --concurrency N` decides how many runs it takes at once');
+  if (!QUEUE_NAME_PATTERN.test(opts.queueName)) throw new UserError(`--queue-name "${opts.queueName}" is not a queue name`, 'letters, digits, ".", "_", "-"');
+  const target = queueTarget(opts.queue);
+  const o = {
+    target,
+    queueName: opts.queueName,
+    storePath: path.resolve(storePath(opts)),
+    attempts: opts.attempts,
+    backoffMs: parseDuration('--retry-delay', opts.retryDelay) * 1000,
+    keepSeconds: parseDuration('--keep', opts.keep),
+    pollMs: parseDuration('--poll', opts.poll) * 1000,
+    detach: Boolean(opts.detach),
+    argv: ['cl', ...process.argv.slice(2)],
+  };
+  // Ctrl-C: stop following; the jobs stay with the workers.
+  const ctl = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    ctl.abort();
+    // Following may wait on an unreachable Redis: do not wait for it longer than a moment.
+    setTimeout(() => {
+      process.stderr.write(`\nstopped (${signal}); the workers go on. Collect the results with: cl sweep --attach <sweep id> --queue ${target.display} --store ${o.storePath}\n`);
+      process.exit(130);
+    }, 3000).unref();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (opts.attach) {
+      if (scenario) throw new UserError('cl sweep --attach takes no scenario or grid', `the sweep ${opts.attach} already has its runs; drop "${scenario}"`);
+      process.exitCode = await attachSweep(opts.attach, o, ctl.signal);
+    } else {
+      process.exitCode = await submitSweep(gridArgs(), o, ctl.signal);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** The finished run record a successful `cl run --json` printed. */
@@ -65,8 +126,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('sweep')
     .description('run a grid of `cl run`s (methods × option values × seeds) in parallel, then compare them')
-    .argument('<scenario>', 'scenario name or file; further `cl run` options may follow it and are passed to every run')
-    .requiredOption('--methods <list>', 'comma-separated methods, e.g. nmc,wa')
+    .argument('[scenario]', 'scenario name or file; further `cl run` options may follow it and are passed to every run')
+    .option('--methods <list>', 'comma-separated methods, e.g. nmc,wa (required unless --attach)')
     .option('--seeds <list>', 'comma-separated trainSeeds (unseeded methods such as nmc run once)', '1')
     .option('--set <name=values>', 'sweep a method option over values, e.g. --set lr=0.1,0.01 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--workers <n>', `runs at once (default: number of cores, ${defaultWorkers()} here)`, parseWorkers)
@@ -78,25 +139,44 @@ export function register(program: Command): void {
     .option('--increment <n|list>', 'passed to every run')
     .option('--order <spec>', 'passed to every run')
     .addOption(new Option('--backend <name>', 'passed to every run').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+    .option('--queue <url>', 'run the grid on `cl worker`s through Redis instead of here: redis://[:password@]host[:port], rediss://… (TLS) or unix:/path; env CL_QUEUE (password: CL_QUEUE_PASSWORD)')
+    .option('--attach <sweep-id>', 'with --queue: follow a sweep submitted earlier and store its results')
+    .option('--queue-name <name>', 'with --queue: the queue (workers must use the same)', 'runs')
+    .option('--attempts <n>', 'with --queue: attempts per run before it counts as failed', parseAttempts, 3)
+    .option('--retry-delay <duration>', 'with --queue: wait before the first retry, doubled each time', '10s')
+    .option('--keep <duration>', 'with --queue: finished runs and the sweep stay retrievable in Redis this long (e.g. 12h, 7d)', '7d')
+    .option('--poll <duration>', 'with --queue: look at every unfinished job at least this often', '5s')
+    .option('--detach', 'with --queue: submit and return; collect later with --attach')
     .allowUnknownOption()
     .allowExcessArguments();
   addStoreOption(cmd);
   cmd.action(
-    action(async (scenario: string, opts: SweepOpts, self: Command) => {
-      if (scenario.startsWith('-')) throw new UserError(`cl sweep: the scenario must come first, got "${scenario}"`, 'e.g. cl sweep split-mnist-mini --methods nmc --seeds 1,2');
-      const extra = self.args.slice(self.args.indexOf(scenario) + 1);
-      const passthrough: string[] = [];
-      for (const k of PASS_VALUE) {
-        if (opts[k] !== undefined) passthrough.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(opts[k]));
+    action(async (scenario: string | undefined, opts: SweepOpts, self: Command) => {
+      if (scenario?.startsWith('-')) throw new UserError(`cl sweep: the scenario must come first, got "${scenario}"`, 'e.g. cl sweep split-mnist-mini --methods nmc --seeds 1,2');
+      if (opts.attach !== undefined && opts.queue === undefined && !process.env.CL_QUEUE) throw new UserError('--attach needs the queue', 'add --queue redis://host:6379 (or set CL_QUEUE)');
+      const makeGrid = (store: string) => {
+        if (!scenario) throw new UserError('cl sweep: no scenario given', 'e.g. cl sweep split-mnist-mini --methods nmc --seeds 1,2');
+        if (opts.methods === undefined) throw new UserError("cl sweep: --methods is required", 'e.g. --methods nmc,wa');
+        const extra = self.args.slice(self.args.indexOf(scenario) + 1);
+        const passthrough: string[] = [];
+        for (const k of PASS_VALUE) {
+          if (opts[k] !== undefined) passthrough.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(opts[k]));
+        }
+        if (opts.offline) passthrough.push('--offline');
+        passthrough.push(...extra);
+        return expandGrid({ scenario, methods: parseList('--methods', opts.methods), seeds: parseSeeds(opts.seeds), set: parseSet(opts.set), passthrough }, getMethod, store);
+      };
+      if (opts.queue !== undefined || opts.attach !== undefined) {
+        await queueAction(scenario, opts, () => {
+          const grid = makeGrid(storePath(opts));
+          for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${n}`)}\n`);
+          // The cells as `cl run` arguments, without what expandGrid adds for a local child process.
+          return grid.jobs.map((j) => ({ label: j.label, args: j.args.slice(0, j.args.indexOf('--json')) }));
+        });
+        return;
       }
-      if (opts.offline) passthrough.push('--offline');
-      passthrough.push(...extra);
       const store = storePath(opts);
-      const grid = expandGrid(
-        { scenario, methods: parseList('--methods', opts.methods), seeds: parseSeeds(opts.seeds), set: parseSet(opts.set), passthrough },
-        getMethod,
-        store,
-      );
+      const grid = makeGrid(store);
       const workers = opts.workers ?? defaultWorkers();
       for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${n}`)}\n`);
       process.stderr.write(`sweep: ${grid.jobs.length} runs of ${scenario}, ${Math.min(workers, grid.jobs.length)} at once, store ${store}\n`);
