@@ -100,7 +100,7 @@ export function redactArgv(argv: string[], target: Pick<QueueTarget, 'secrets'>)
  * commands wait for the connection instead of failing (BullMQ requires this of workers).
  */
 export function createClient(target: QueueTarget, name: string): Redis {
-  return new Redis({
+  const client = new Redis({
     ...target.options,
     connectionName: name,
     maxRetriesPerRequest: null,
@@ -109,9 +109,24 @@ export function createClient(target: QueueTarget, name: string): Redis {
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     lazyConnect: false,
   });
+  // Connection errors are reported by waitReady and by the BullMQ objects on top; without a listener
+  // ioredis would print each one with a stack trace.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/**
+ * Drop a connection now. A TLS socket torn down mid-handshake may still emit an error after ioredis
+ * let go of it; swallow that instead of crashing the process.
+ */
+export function closeNow(client: Redis): void {
+  const stream = (client as unknown as { stream?: NodeJS.EventEmitter }).stream;
+  stream?.on('error', () => undefined);
+  client.disconnect();
 }
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH .*failed/i;
+const TLS_ERROR = /certificate|CERT_|SSL|TLS|wrong version number|ERR_SSL/i;
 
 /**
  * Wait until `client` is ready. A refused password fails at once; an unreachable server fails after
@@ -133,6 +148,15 @@ export async function waitReady(client: Redis, target: QueueTarget, timeoutMs = 
       lastError = scrub(e.message, target);
       if (AUTH_ERROR.test(e.message)) {
         done(new UserError(`Redis at ${target.display} refused the credentials (${lastError})`, 'check the password in the URL or CL_QUEUE_PASSWORD (and the user name, for Redis ACL users)'));
+      } else if (TLS_ERROR.test(e.message)) {
+        done(
+          new UserError(
+            `TLS with Redis at ${target.display} failed (${lastError})`,
+            target.options.tls
+              ? "a server certificate from a private CA needs NODE_EXTRA_CA_CERTS=<CA pem file>; the certificate must name the URL's host"
+              : 'the server may speak TLS only: use rediss://',
+          ),
+        );
       }
     };
     const timer = setTimeout(

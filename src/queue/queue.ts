@@ -6,7 +6,7 @@
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { UserError } from '../errors.js';
-import { createClient, waitReady, type QueueTarget } from './connection.js';
+import { closeNow, createClient, waitReady, type QueueTarget } from './connection.js';
 import type { JobPayload } from './job.js';
 
 export const QUEUE_PREFIX = 'cl';
@@ -77,8 +77,8 @@ export class RunQueue {
       await waitReady(client, target);
       await waitReady(eventsClient, target);
     } catch (e) {
-      client.disconnect();
-      eventsClient.disconnect();
+      closeNow(client);
+      closeNow(eventsClient);
       throw e;
     }
     return new RunQueue(target, name, client, eventsClient);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { cacheRoot as defaultCacheRoot } from '../paths.js';
-import { createClient, scrub, waitReady, type QueueTarget } from './connection.js';
+import { closeNow, createClient, scrub, waitReady, type QueueTarget } from './connection.js';
 import { SETUP_ENV, type WorkerSetup } from './experiment.js';
 import type { JobPayload, JobProgress, JobResult } from './job.js';
 import { QUEUE_PREFIX } from './queue.js';
@@ -84,7 +84,7 @@ export async function startWorker(cfg: WorkerConfig): Promise<RunningWorker> {
   try {
     await waitReady(client, cfg.target);
   } catch (e) {
-    client.disconnect();
+    closeNow(client);
     throw e;
   }
   // Children get the worker's setup, never the queue's address or password.
