@@ -17,7 +17,7 @@ import { lastValueFrom, tap } from 'rxjs';
 import { findNamedBackbone } from '../backbones/named.js';
 import { parseRunCommand } from '../cli/run.js';
 import { UserError } from '../errors.js';
-import { getMethod, optionFlag, resolveMethodOptions } from '../learners/index.js';
+import { getMethod, resolveMethodOptions } from '../learners/index.js';
 import { cacheRoot as defaultCacheRoot } from '../paths.js';
 import { runExperiment, type RunOptions } from '../run.js';
 import { loadScenario, readScenarioFile } from '../scenario/scenario.js';
@@ -26,6 +26,9 @@ import { canonicalJson, InvalidPayloadError, NAME_PATTERN, type BackendName, typ
 
 /** Flags of `cl run` that say where a machine keeps its data: each worker has its own. */
 const LOCAL_FLAGS = ['--data-dir', '--cache-dir', '--offline', '--store'];
+
+/** camelCase option name → its `cl run` flag. */
+const flag = (name: string): string => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export interface SubmittedRun {
   config: RunConfig;
@@ -122,23 +125,21 @@ export function checkMethod(config: RunConfig): void {
     const method = getMethod(config.method);
     const resolved = resolveMethodOptions(method, config.options);
     const extra = Object.keys(resolved).filter((k) => !(k in config.options));
-    if (extra.length > 0) throw new UserError(`method ${method.name}: the job lacks options ${extra.map(optionFlag).join(', ')} (submitted by another cl version?)`);
+    if (extra.length > 0) throw new UserError(`method ${method.name}: the job lacks options ${extra.map(flag).join(', ')} (submitted by another cl version?)`);
   } catch (e) {
     if (e instanceof UserError) throw new InvalidPayloadError(e.message);
     throw e;
   }
 }
 
-/** The `cl run` command line a configuration stands for (for the record; data flags are the worker's). */
+/**
+ * The `cl run` command line a configuration stands for, every option spelled out (the worker's
+ * scratch record; the submitter stores the command line of the grid cell instead).
+ */
 export function runArgv(config: RunConfig): string[] {
-  const method = getMethod(config.method);
-  const argv = ['run', config.scenario.name, '--method', config.method];
-  if (method.seeded) argv.push('--seed', String(config.seed));
-  for (const def of method.options) {
-    const v = config.options[def.name];
-    if (v !== undefined && v !== def.default) argv.push(optionFlag(def.name), String(v));
-  }
-  if (config.backbone !== config.scenario.backbone) argv.push('--backbone', config.backbone);
+  const argv = ['run', config.scenario.name, '--method', config.method, '--seed', String(config.seed)];
+  for (const [k, v] of Object.entries(config.options)) argv.push(flag(k), String(v));
+  argv.push('--backbone', config.backbone);
   const o = config.overrides;
   if (o.base !== undefined) argv.push('--base', String(o.base));
   if (o.increment !== undefined) argv.push('--increment', Array.isArray(o.increment) ? o.increment.join(',') : String(o.increment));
@@ -148,9 +149,9 @@ export function runArgv(config: RunConfig): string[] {
   if (b.imageSize) argv.push('--input-size', String(b.imageSize));
   if (b.layout) argv.push('--input-layout', b.layout);
   if (b.pool) argv.push('--feature-pool', b.pool);
-  if (b.preprocess && b.preprocess !== 'auto') argv.push('--preprocess', b.preprocess);
+  if (b.preprocess) argv.push('--preprocess', b.preprocess);
   if (b.batchSize) argv.push('--extract-batch-size', String(b.batchSize));
-  if (config.backend !== 'auto') argv.push('--backend', config.backend);
+  argv.push('--backend', config.backend);
   return argv;
 }
 
@@ -182,6 +183,10 @@ async function lockFeatures(config: RunConfig, spec: string, setup: WorkerSetup)
     update: 10_000,
     // An extraction may take many minutes: wait (bounded, ~8 h) instead of giving up.
     retries: { retries: 15_000, factor: 1, minTimeout: 2000, maxTimeout: 2000 },
+    // The lock only saves work: a lock taken over (this process stalled past `stale`) means at worst
+    // a second extraction (the cache keeps whichever valid entry is committed first). Not worth
+    // failing the run.
+    onCompromised: () => undefined,
   });
 }
 

@@ -110,7 +110,6 @@ export async function followSweep(o: FollowOptions): Promise<{ outcomes: CellOut
   const onEvent = ({ jobId }: { jobId: string }) => poke(jobId);
   const names = ['active', 'progress', 'completed', 'failed', 'stalled', 'waiting', 'delayed', 'retries-exhausted'] as const;
   for (const n of names) rq.events.on(n, onEvent);
-  rq.events.on('error', () => undefined);
   const redis = redisDownTracker(rq.client);
 
   const view = (): SweepView => {

@@ -61,7 +61,7 @@ export const jobPayloadSchema = {
   properties: {
     format: { const: JOB_FORMAT },
     version: { const: JOB_VERSION },
-    label: { type: 'string', maxLength: 500 },
+    label: { type: 'string', maxLength: 500, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]*$' },
     config: {
       type: 'object',
       additionalProperties: false,

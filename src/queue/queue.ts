@@ -67,6 +67,10 @@ export class RunQueue {
   ) {
     this.queue = new Queue(name, { connection: client, prefix: QUEUE_PREFIX });
     this.events = new QueueEvents(name, { connection: eventsClient, prefix: QUEUE_PREFIX });
+    // Connection errors while Redis is away: the live table says so (follow.ts); without listeners
+    // BullMQ would print each one with a stack trace.
+    this.queue.on('error', () => undefined);
+    this.events.on('error', () => undefined);
   }
 
   /** Connect (a clear UserError when Redis cannot be reached or refuses the password). */

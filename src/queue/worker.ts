@@ -66,7 +66,10 @@ function scratchDir(root: string): string {
 
 const labelOf = (job: Job | undefined): string => {
   const data = job?.data as Partial<JobPayload> | undefined;
-  return `${typeof data?.label === 'string' ? data.label.slice(0, 120) : '?'} [${job?.id ?? '?'}]`;
+  // A label comes from whoever submitted the job: no control characters reach the terminal.
+  const printable = (t: string) => [...t].map((ch) => (ch.charCodeAt(0) < 0x20 || (ch.charCodeAt(0) >= 0x7f && ch.charCodeAt(0) < 0xa0) ? '?' : ch)).join('');
+  const label = typeof data?.label === 'string' ? printable(data.label.slice(0, 120)) : '?';
+  return `${label} [${job?.id ?? '?'}]`;
 };
 
 export async function startWorker(cfg: WorkerConfig): Promise<RunningWorker> {

@@ -5,12 +5,14 @@
  * The runs are split-mnist (offline, seconds each); every wait is bounded.
  */
 import { expect } from 'chai';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import type { RunRecord } from '../../src/types.js';
-import { alive, childPids, ClProcess, clEnv, requireBuild, until } from './procs.js';
+import { alive, childPids, ClProcess, clEnv, requireBuild, sleep, until } from './procs.js';
 import { RedisServer, requireRedis } from './redis-server.js';
 
 /** The records of a store file (read directly, as any reader of the store would). */
@@ -180,6 +182,28 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     const third = sweep('attach', store, grid);
     expect((await third.done(60_000)).code, third.stderr).to.equal(0);
     expect(third.stderr).to.match(/0 queued, 3 already finished in the store/);
+  });
+
+  it('--keep: jobs carry the retention; a sweep is forgotten that long after a submitter last looked', async () => {
+    const store = path.join(dir, 'keep.json');
+    const s = sweep('keep', store, ['split-mnist', '--methods', 'nmc'], ['--keep', '2s', '--detach', '--attempts', '4']);
+    expect((await s.done(60_000)).code, s.stderr).to.equal(0);
+    const [, id] = s.stderr.match(/sweep (s[0-9a-f]{12}): 1 runs on .*: 1 queued/) ?? [];
+    expect(s.stderr).to.include(`collect the results with: cl sweep --attach ${id} --queue ${redis.url()} --queue-name keep --store ${store}`);
+    const client = new Redis(redis.url(), { maxRetriesPerRequest: null });
+    const queue = new Queue('keep', { connection: client, prefix: 'cl' });
+    try {
+      const [job] = await queue.getWaiting();
+      expect(job.opts).to.deep.include({ attempts: 4, removeOnComplete: { age: 2 }, removeOnFail: { age: 2 }, backoff: { type: 'exponential', delay: 1000 } });
+      expect(job.id).to.match(/^r[0-9a-f]{20}$/);
+    } finally {
+      await queue.close();
+      client.disconnect();
+    }
+    await sleep(3000);
+    const att = start(['sweep', '--attach', id, '--queue', redis.url(), '--queue-name', 'keep', '--store', store]);
+    expect((await att.done(60_000)).code).to.equal(2);
+    expect(att.stderr).to.match(new RegExp(`^cl: error: no sweep ${id} on queue "keep" at redis://127\\.0\\.0\\.1:\\d+$`, 'm'));
   });
 
   it('jobs running at once on one worker extract their features once', async () => {

@@ -8,22 +8,9 @@ import { isUserError } from '../../src/errors.js';
 import { parseQueueUrl, redactArgv, scrub } from '../../src/queue/connection.js';
 import { canonicalJson, checkPayload, InvalidPayloadError, jobIdOf, makePayload, sweepIdOf, type RunConfig } from '../../src/queue/job.js';
 import { parseDuration } from '../../src/queue/queue.js';
-import { readScenarioFile, scenariosDir } from '../../src/scenario/scenario.js';
-import path from 'node:path';
+import { mnistNmcConfig } from './fixtures.js';
 
-function config(over: Partial<RunConfig> = {}): RunConfig {
-  return {
-    scenario: readScenarioFile(path.join(scenariosDir(), 'split-mnist.json')),
-    overrides: {},
-    method: 'nmc',
-    options: { variant: 'janson', normalize: 'auto', metric: 'auto', renormalizePrototypes: false, accumulator: 'float64' },
-    seed: 1,
-    backbone: 'pixels',
-    backboneOptions: {},
-    backend: 'auto',
-    ...over,
-  };
-}
+const config = mnistNmcConfig;
 
 function thrown(f: () => unknown): Error {
   try {
@@ -74,6 +61,7 @@ describe('queue/job', () => {
       [makePayload('x', config({ options: { variant: { $where: 1 } as unknown as string } })), undefined, /\/config\/options\/variant/],
       [makePayload('x', config({ backend: 'gpu' as RunConfig['backend'] })), undefined, /\/config\/backend must be equal to one of the allowed values/],
       [makePayload('x', { ...c, scenario: { ...c.scenario, split: 'B0' } }), jobIdOf({ ...c, scenario: { ...c.scenario, split: 'B0' } }), /its scenario is invalid: \/split/],
+      [makePayload('x\u001b[2J\nforged log line', c), id, /\/label must match pattern/],
       [makePayload('x', c), 'r0000000000000000000', /does not carry the configuration its id names/],
       [makePayload('x', config({ seed: 2 })), id, /does not carry the configuration its id names/],
     ];

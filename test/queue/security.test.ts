@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { jobIdOf, makePayload, type RunConfig } from '../../src/queue/job.js';
-import { readScenarioFile, scenariosDir } from '../../src/scenario/scenario.js';
+import { jobIdOf, makePayload } from '../../src/queue/job.js';
 import { openStore } from '../../src/store/store.js';
 import type { RunRecord } from '../../src/types.js';
+import { mnistNmcConfig } from './fixtures.js';
 import { ClProcess, clEnv, requireBuild, until } from './procs.js';
 import { RedisServer, requireRedis } from './redis-server.js';
 
@@ -132,16 +132,7 @@ describe('cl worker + cl sweep --queue: security (real redis-server on loopback)
     servers.push(redis);
     const w = start(['worker', '--queue', redis.url(), '--queue-name', 'hostile', '--cache-dir', path.join(dir, 'cache-hostile')]);
     await w.waitFor(/taking jobs/, 30_000);
-    const good: RunConfig = {
-      scenario: readScenarioFile(path.join(scenariosDir(), 'split-mnist.json')),
-      overrides: {},
-      method: 'nmc',
-      options: { variant: 'janson', normalize: 'auto', metric: 'auto', renormalizePrototypes: false, accumulator: 'float64' },
-      seed: 1,
-      backbone: 'pixels',
-      backboneOptions: {},
-      backend: 'auto',
-    };
+    const good = mnistNmcConfig();
     const path1 = { ...good, backbone: 'onnx:/etc/passwd' };
     const unknownOption = { ...good, options: { ...good.options, exec: 'sh -c id' } };
     const jobs: [string, unknown, RegExp][] = [
