@@ -123,6 +123,8 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     expect(res.code, s.stderr).to.equal(0);
     expect(s.stderr).to.match(/all 3 runs finished/);
     for (const w of [a, b]) await w.waitFor(/redis: connected again to redis:\/\/127\.0\.0\.1:\d+/, 30_000);
+    // The outage is reported in lines of its own, never as stack traces.
+    for (const p of [s, a, b]) expect(p.stderr, p.stderr).not.to.match(/\n\s+at /);
     const runs = await runsIn(store);
     expect(runs).to.have.length(3);
     expect(runs.every((r) => r.status === 'finished' && r.increments.length === 5)).to.equal(true);
