@@ -16,6 +16,7 @@ import lockfile from 'proper-lockfile';
 import { lastValueFrom, tap } from 'rxjs';
 import { findNamedBackbone } from '../backbones/named.js';
 import { parseRunCommand } from '../cli/run.js';
+import { isDatasetSpec } from '../data/spec.js';
 import { UserError } from '../errors.js';
 import { getMethod, resolveMethodOptions } from '../learners/index.js';
 import { cacheRoot as defaultCacheRoot } from '../paths.js';
@@ -53,8 +54,10 @@ export async function configFromRunArgs(args: string[]): Promise<SubmittedRun> {
     if (e instanceof UserError) throw e;
     throw new UserError(`cl sweep --queue: the run arguments "${args.join(' ')}" do not parse: ${e instanceof Error ? e.message : String(e)}`, 'see `cl run --help`');
   }
+  if (isDatasetSpec(o.scenario)) throw pathDataset(o.scenario);
   const resolved = loadScenario(o.scenario, o.overrides ?? {});
   const scenario = readScenarioFile(resolved.file);
+  if (isDatasetSpec(scenario.dataset)) throw pathDataset(scenario.dataset);
   const method = getMethod(o.method);
   const options = resolveMethodOptions(method, o.methodOptions);
   const backbone = o.backbone ?? scenario.backbone;
@@ -91,6 +94,13 @@ export async function configFromRunArgs(args: string[]): Promise<SubmittedRun> {
 
 /** The environment variable that hands a worker's setup to its job processes. */
 export const SETUP_ENV = 'CL_WORKER_SETUP';
+
+function pathDataset(spec: string): UserError {
+  return new UserError(
+    `cl sweep --queue: the dataset "${spec}" is a path on this machine; a queued run names a dataset each worker has (cifar100, mnist, ...)`,
+    'run image folders and features: files with a local `cl sweep`, or put them in a scenario of a dataset the workers know',
+  );
+}
 
 /** What a worker brings: its own data, cache and backbone names (never taken from a job). */
 export interface WorkerSetup {

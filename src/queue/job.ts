@@ -67,7 +67,8 @@ export const jobPayloadSchema = {
       additionalProperties: false,
       required: ['scenario', 'overrides', 'method', 'options', 'seed', 'backbone', 'backboneOptions', 'backend'],
       properties: {
-        scenario: { type: 'object' },
+        // A dataset id only: image folders and features: files are paths on the submitter's machine.
+        scenario: { type: 'object', required: ['dataset'], properties: { dataset: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } } },
         overrides: {
           type: 'object',
           additionalProperties: false,

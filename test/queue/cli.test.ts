@@ -34,27 +34,33 @@ describe('cl sweep --queue / cl worker: input errors (no Redis needed)', functio
   const store = () => path.join(dir, 'db.json');
 
   it('a queued run names its backbone; paths and URLs are for the workers to register', async () => {
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--backbone', 'onnx:/models/m.onnx#features', '--queue', url, '--store', store()], /^cl: error: run "nmc": cl sweep --queue: the backbone "onnx:\/models\/m\.onnx#features" is a path or URL/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--backbone', 'onnx:/models/m.onnx#features', '--queue', url, '--store', store()], /^cl: error: run "nmc": cl sweep --queue: the backbone "onnx:\/models\/m\.onnx#features" is a path or URL/m);
+  });
+
+  it('image folders and features: files are paths on this machine: not for the queue', async () => {
+    const folder = path.join(dir, 'images');
+    for (const split of ['train', 'test']) for (const c of ['a', 'b']) fs.mkdirSync(path.join(folder, split, c), { recursive: true });
+    await fails(['sweep', `imagefolder:${folder}`, '--increment', '1', '--methods', 'nmc', '--queue', url, '--store', store()], /^cl: error: run "nmc": cl sweep --queue: the dataset "imagefolder:.*images" is a path on this machine/m);
   });
 
   it('--data-dir, --cache-dir and --offline belong to the workers', async () => {
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--data-dir', '/data', '--queue', url, '--store', store()], /^cl: error: run "nmc": cl sweep --queue: --data-dir is a worker's own setting/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--data-dir', '/data', '--queue', url, '--store', store()], /^cl: error: run "nmc": cl sweep --queue: --data-dir is a worker's own setting/m);
   });
 
   it('a bad method option stops the submission before anything is queued', async () => {
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: run "nmc accumulator=bogus": nmc option --accumulator: "bogus" is not one of float64, kahan32/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: run "nmc accumulator=bogus": nmc option --accumulator: "bogus" is not one of float64, kahan32/m);
   });
 
   it('--workers, --attach without a queue, a bad sweep id, a bad duration', async () => {
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--workers', '2', '--queue', url], /^cl: error: --workers is for sweeps on this machine/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--workers', '2', '--queue', url], /^cl: error: --workers is for sweeps on this machine/m);
     await fails(['sweep', '--attach', 's0123456789ab'], /^cl: error: --attach needs the queue/m);
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', url, '--keep', 'forever'], /^cl: error: --keep "forever" is not a duration/m);
-    await fails(['sweep', 'split-mnist', '--attach', 's0123456789ab', '--queue', url], /^cl: error: cl sweep --attach takes no scenario or grid/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', url, '--keep', 'forever'], /^cl: error: --keep "forever" is not a duration/m);
+    await fails(['sweep', 'split-mnist-mini', '--attach', 's0123456789ab', '--queue', url], /^cl: error: cl sweep --attach takes no scenario or grid/m);
     await fails(['sweep', '--methods', 'nmc', '--queue', url], /^cl: error: cl sweep: no scenario given/m);
   });
 
   it('an unreachable Redis: one error line naming the URL without its password', async () => {
-    await fails(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', url, '--store', store()], /^cl: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 15 s \(connect ECONNREFUSED/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', url, '--store', store()], /^cl: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 15 s \(connect ECONNREFUSED/m);
     expect(fs.existsSync(store()) ? fs.readFileSync(store(), 'utf8') : '').not.to.include('hunter2');
   });
 

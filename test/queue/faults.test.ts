@@ -2,7 +2,7 @@
  * `cl worker` and `cl sweep --queue` against a real redis-server (loopback, a free port, append-only
  * file in a temp dir), through the faults a study meets on several machines: a worker killed with
  * SIGKILL mid-job, Redis restarted mid-sweep, a job that fails every time, Ctrl-C on the submitter.
- * The runs are split-mnist (offline, seconds each); every wait is bounded.
+ * The runs are split-mnist-mini (offline, seconds each); every wait is bounded.
  */
 import { expect } from 'chai';
 import { Queue } from 'bullmq';
@@ -69,12 +69,12 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
   it('a worker SIGKILLed mid-job: the job restarts on the other worker; one finished record, the numbers of a local cl run', async () => {
     const store = path.join(dir, 'kill.json');
     // The reference: the same run with plain `cl run`, in parallel.
-    const local = start(['run', 'split-mnist', '--method', 'replay', '--seed', '1', '--epochs', '1', '--json', '-q', '--store', path.join(dir, 'kill-local.json')]);
+    const local = start(['run', 'split-mnist-mini', '--method', 'replay', '--seed', '1', '--epochs', '1', '--json', '-q', '--store', path.join(dir, 'kill-local.json')]);
     const a = worker('kill', 'wa');
     const b = worker('kill', 'wb');
     await a.waitFor(/taking jobs/, 30_000);
     await b.waitFor(/taking jobs/, 30_000);
-    const s = sweep('kill', store, ['split-mnist', '--methods', 'replay', '--seeds', '1', '--set', 'epochs=1']);
+    const s = sweep('kill', store, ['split-mnist-mini', '--methods', 'replay', '--seeds', '1', '--set', 'epochs=1']);
     // Kill the worker that reports the first increment, while the run has 4 more to go.
     const victim = await until('a worker reports task 1/5', 120_000, () => [a, b].find((w) => /task 1\/5/.test(w.stderr)));
     const survivor = victim === a ? b : a;
@@ -101,7 +101,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     expect(run.queue?.worker).to.equal(survivor === a ? 'wa' : 'wb');
     expect(run.id).to.equal(run.queue?.job);
     expect(run.increments.map((i) => i.task)).to.deep.equal([0, 1, 2, 3, 4]);
-    expect(run.command).to.deep.equal(['run', 'split-mnist', '--method', 'replay', '--seed', '1', '--epochs', '1']);
+    expect(run.command).to.deep.equal(['run', 'split-mnist-mini', '--method', 'replay', '--seed', '1', '--epochs', '1']);
 
     const lr = await local.done(180_000);
     expect(lr.code, local.stderr).to.equal(0);
@@ -116,7 +116,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     const b = worker('restart', 'rb', ['--lock-duration', '20s']);
     await a.waitFor(/taking jobs/, 30_000);
     await b.waitFor(/taking jobs/, 30_000);
-    const s = sweep('restart', store, ['split-mnist', '--methods', 'nmc,replay', '--seeds', '1,2', '--set', 'epochs=1']);
+    const s = sweep('restart', store, ['split-mnist-mini', '--methods', 'nmc,replay', '--seeds', '1,2', '--set', 'epochs=1']);
     await until('a replay run reports an increment', 120_000, () => [a, b].some((w) => /replay seed=\d epochs=1 .* task 1\/5/.test(w.stderr)));
     await redis.restart(2000);
     const res = await s.done(180_000);
@@ -136,7 +136,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     const a = worker('fail', 'fa');
     await a.waitFor(/taking jobs/, 30_000);
     // No worker knows the backbone "mystery": each attempt fails before any work.
-    const s = sweep('fail', store, ['split-mnist', '--methods', 'nmc', '--backbone', 'mystery'], ['--attempts', '2']);
+    const s = sweep('fail', store, ['split-mnist-mini', '--methods', 'nmc', '--backbone', 'mystery'], ['--attempts', '2']);
     const res = await s.done(120_000);
     expect(res.code, s.stderr).to.equal(1);
     expect(s.stderr).to.match(/\[1\/1\] failed nmc \(.*started 2×\): cl: error: worker fa has no backbone "mystery"\n {4}hint: start the worker with --backbone mystery=<spec>/);
@@ -152,7 +152,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     const b = worker('attach', 'ab');
     await a.waitFor(/taking jobs/, 30_000);
     await b.waitFor(/taking jobs/, 30_000);
-    const grid = ['split-mnist', '--methods', 'nmc,replay', '--seeds', '1', '--set', 'accumulator=float64,kahan32', '--set', 'epochs=1'];
+    const grid = ['split-mnist-mini', '--methods', 'nmc,replay', '--seeds', '1', '--set', 'accumulator=float64,kahan32', '--set', 'epochs=1'];
     const s = sweep('attach', store, grid);
     const [, id] = await s.waitFor(/sweep (s[0-9a-f]{12}): 3 runs on /, 60_000);
     await until('a run is running', 120_000, () => [a, b].some((w) => /task 1\/5/.test(w.stderr)));
@@ -188,7 +188,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
 
   it('--keep: jobs carry the retention; a sweep is forgotten that long after a submitter last looked', async () => {
     const store = path.join(dir, 'keep.json');
-    const s = sweep('keep', store, ['split-mnist', '--methods', 'nmc'], ['--keep', '2s', '--detach', '--attempts', '4']);
+    const s = sweep('keep', store, ['split-mnist-mini', '--methods', 'nmc'], ['--keep', '2s', '--detach', '--attempts', '4']);
     expect((await s.done(60_000)).code, s.stderr).to.equal(0);
     const [, id] = s.stderr.match(/sweep (s[0-9a-f]{12}): 1 runs on .*: 1 queued/) ?? [];
     expect(s.stderr).to.include(`collect the results with: cl sweep --attach ${id} --queue ${redis.url()} --queue-name keep --store ${store}`);
@@ -212,7 +212,7 @@ describe('cl worker + cl sweep --queue: faults (real redis-server on loopback)',
     const store = path.join(dir, 'extract.json');
     const a = worker('extract', 'xa', ['--concurrency', '2']);
     await a.waitFor(/taking jobs/, 30_000);
-    const s = sweep('extract', store, ['split-mnist', '--methods', 'nmc', '--set', 'accumulator=float64,kahan32']);
+    const s = sweep('extract', store, ['split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,kahan32']);
     expect((await s.done(120_000)).code, s.stderr).to.equal(0);
     expect(a.stderr.match(/ start /g), 'both jobs started').to.have.length(2);
     expect(a.stderr.match(/features train: extracted 8000 × 784/g), a.stderr).to.have.length(1);

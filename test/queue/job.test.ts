@@ -60,6 +60,7 @@ describe('queue/job', () => {
       [makePayload('x', config({ options: { 'a;b': 1 } })), undefined, /property name must be valid|must match pattern/],
       [makePayload('x', config({ options: { variant: { $where: 1 } as unknown as string } })), undefined, /\/config\/options\/variant/],
       [makePayload('x', config({ backend: 'gpu' as RunConfig['backend'] })), undefined, /\/config\/backend must be equal to one of the allowed values/],
+      [makePayload('x', { ...c, scenario: { ...c.scenario, dataset: 'imagefolder:/etc' } }), undefined, /\/config\/scenario\/dataset must match pattern/],
       [makePayload('x', { ...c, scenario: { ...c.scenario, split: 'B0' } }), jobIdOf({ ...c, scenario: { ...c.scenario, split: 'B0' } }), /its scenario is invalid: \/split/],
       [makePayload('x\u001b[2J\nforged log line', c), id, /\/label must match pattern/],
       [makePayload('x', c), 'r0000000000000000000', /does not carry the configuration its id names/],

@@ -13,13 +13,13 @@ import { makeRun } from '../report/fixtures.js';
 
 const R = [[90], [80, 85], [70, 75, 88]];
 const JOB = 'r0123456789abcdef0123';
-const local: LocalFacts = { sweep: 's0123456789ab', command: ['run', 'split-mnist', '--method', 'nmc'], cwd: '/home/me/study' };
+const local: LocalFacts = { sweep: 's0123456789ab', command: ['run', 'split-mnist-mini', '--method', 'nmc'], cwd: '/home/me/study' };
 
 /** What a worker's attempt reports: its started record (no increments) and its finished record. */
 function attemptRun(worker: string, shift: number): { started: RunRecord; finished: RunRecord } {
   const finished = makeRun({ id: `scratch-${worker}`, R: R.map((row) => row.map((v) => v + shift)) });
   finished.host = worker;
-  finished.command = ['run', 'split-mnist', '--method', 'nmc', '--store', '/worker/scratch.json'];
+  finished.command = ['run', 'split-mnist-mini', '--method', 'nmc', '--store', '/worker/scratch.json'];
   const started: RunRecord = { ...structuredClone(finished), status: 'running', increments: [], summary: undefined };
   return { started, finished };
 }

@@ -78,7 +78,7 @@ describe('cl worker + cl sweep --queue: security (real redis-server on loopback)
     // The worker takes the password from the environment, the submitter from the URL.
     const w = start(['worker', '--queue', redis.url(false), '--cache-dir', path.join(dir, 'cache-w')], { CL_QUEUE_PASSWORD: PASSWORD });
     await w.waitFor(/taking jobs from redis:\/\/127\.0\.0\.1:\d+ /, 30_000);
-    const s = start(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', redis.url(), '--store', store, '--poll', '1s']);
+    const s = start(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', redis.url(), '--store', store, '--poll', '1s']);
     const res = await s.done(120_000);
     expect(res.code, s.stderr).to.equal(0);
     expect(s.stderr).to.match(/sweep s[0-9a-f]{12}: 1 runs on redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(queue runs\)/);
@@ -100,7 +100,7 @@ describe('cl worker + cl sweep --queue: security (real redis-server on loopback)
     }
 
     // A wrong password, or none: one error line, no password echoed, nothing queued.
-    const wrong = start(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', redis.url().replace(encodeURIComponent(PASSWORD), 'wrong-guess'), '--store', store]);
+    const wrong = start(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', redis.url().replace(encodeURIComponent(PASSWORD), 'wrong-guess'), '--store', store]);
     expect((await wrong.done(60_000)).code).to.equal(2);
     expectOneErrorLine(wrong, /^cl: error: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ refused the credentials \(WRONGPASS/m);
     expect(wrong.stderr).not.to.include('wrong-guess');
@@ -116,12 +116,12 @@ describe('cl worker + cl sweep --queue: security (real redis-server on loopback)
     const env = { NODE_EXTRA_CA_CERTS: redis.caFile };
     const w = start(['worker', '--queue', redis.url(), '--cache-dir', path.join(dir, 'cache-tls')], env);
     await w.waitFor(/taking jobs from rediss:\/\/127\.0\.0\.1:\d+ /, 30_000);
-    const s = start(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', redis.url(), '--store', store, '--poll', '1s'], env);
+    const s = start(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', redis.url(), '--store', store, '--poll', '1s'], env);
     expect((await s.done(120_000)).code, s.stderr).to.equal(0);
     const runs = (await (await openStore(store)).list({ kind: 'run' })) as unknown as RunRecord[];
     expect(runs.map((r) => r.status)).to.deep.equal(['finished']);
 
-    const untrusted = start(['sweep', 'split-mnist', '--methods', 'nmc', '--queue', redis.url(), '--store', store]);
+    const untrusted = start(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', redis.url(), '--store', store]);
     expect((await untrusted.done(60_000)).code, untrusted.stderr).to.equal(2);
     expectOneErrorLine(untrusted, /^cl: error: TLS with Redis at rediss:\/\/127\.0\.0\.1:\d+ failed \(self[- ]signed certificate/m);
     expect(untrusted.stderr).to.include('NODE_EXTRA_CA_CERTS');
