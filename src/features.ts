@@ -4,13 +4,17 @@
  * preprocessing) and every later run reuses the cache. A `features:` dataset skips all of it: its
  * arrays are the features (src/data/features-dir.ts).
  */
-import { createBackbone, type BackboneOptions } from './backbones/backbone.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createBackbone, parseBackboneSpec, type BackboneOptions } from './backbones/backbone.js';
 import { extractFeatures } from './backbones/feature-cache.js';
 import { formatDuration } from './backbones/wrap.js';
 import { readExternalFeatures } from './data/features-dir.js';
 import { loadDataset } from './data/index.js';
-import { EXTERNAL_BACKBONE, parseDatasetSpec } from './data/spec.js';
+import { EXTERNAL_BACKBONE, isDatasetSpec, parseDatasetSpec } from './data/spec.js';
 import { UserError } from './errors.js';
+import { cacheRoot } from './paths.js';
+import { checkScenarioClasses } from './scenario/scenario.js';
 import type { DataProvenance, Features, ResizeRule, SkippedImage } from './types.js';
 
 /** Progress events of dataset loading and feature extraction. */
@@ -26,6 +30,8 @@ export interface FeatureRequest {
   dataDir?: string;
   cacheRoot?: string;
   offline?: boolean;
+  /** The scenario the features are for: its class count is checked against the loaded dataset's before extraction. */
+  scenario?: { name: string; dataset: string; numClasses: number; subset?: boolean; file?: string };
   /** Image folders: resize rule (default crop) and whether unreadable images are left out. */
   resize?: ResizeRule;
   skipBadImages?: boolean;
@@ -42,7 +48,7 @@ export interface ScenarioFeatures {
 }
 
 /** A `features:` dataset: read, validated, checksummed; no backbone, no cache. */
-function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEvent) => void): ScenarioFeatures {
+async function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEvent) => void): Promise<ScenarioFeatures> {
   if (req.backbone !== EXTERNAL_BACKBONE) {
     throw new UserError(
       `features:${path} already holds features; a backbone ("${req.backbone}") does not apply`,
@@ -50,7 +56,8 @@ function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEv
     );
   }
   emit({ type: 'stage', message: `features ${path}` });
-  const f = readExternalFeatures(path);
+  const f = await readExternalFeatures(path);
+  checkClasses(req, f.numClasses);
   emit({ type: 'stage', message: `features: train ${f.train.count} × ${f.train.dim}, test ${f.test.count} × ${f.test.dim}, ${f.numClasses} classes (sha256 ${f.checksum.slice(0, 12)})` });
   return {
     train: f.train,
@@ -61,14 +68,50 @@ function externalFeatures(path: string, req: FeatureRequest, emit: (e: FeatureEv
   };
 }
 
+/** The scenario's class count against the dataset's as loaded (see checkScenarioClasses). */
+function checkClasses(req: FeatureRequest, datasetClasses: number): void {
+  if (!req.scenario) return;
+  // An ad-hoc scenario (`cl run imagefolder:...`) has no file: its "file" is the dataset spec.
+  const file = req.scenario.file !== undefined && !isDatasetSpec(req.scenario.file) ? req.scenario.file : undefined;
+  checkScenarioClasses(req.scenario, datasetClasses, file);
+}
+
+/** The cache root must be a folder (or not exist yet): fail before the extraction, not after it. */
+function checkCacheRoot(given: string | undefined): void {
+  const root = given ?? cacheRoot();
+  let bad: string | null = null;
+  try {
+    if (!fs.statSync(root).isDirectory()) bad = root;
+  } catch {
+    // Created when needed, unless a file stands where one of its folders should be.
+    for (let dir = path.dirname(root); bad === null; dir = path.dirname(dir)) {
+      try {
+        if (!fs.statSync(dir).isDirectory()) bad = dir;
+        break;
+      } catch {
+        if (dir === path.dirname(dir)) break;
+      }
+    }
+  }
+  if (bad !== null) {
+    const from = given !== undefined ? '--cache-dir' : process.env.CL_CACHE_DIR ? 'CL_CACHE_DIR' : 'the default cache root';
+    const what = bad === root ? 'is not a folder' : `cannot be created: ${bad} is a file`;
+    throw new UserError(`the cache root ${root} (${from}) ${what}`, 'point --cache-dir or CL_CACHE_DIR at a folder (it is created when missing)');
+  }
+}
+
 export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEvent) => void): Promise<ScenarioFeatures> {
   const spec = parseDatasetSpec(req.dataset);
   if (spec?.kind === 'features') return externalFeatures(spec.path, req, emit);
   if (req.backbone === EXTERNAL_BACKBONE) {
     throw new UserError(`backbone "${EXTERNAL_BACKBONE}" only applies to features:<path> datasets; ${req.dataset} holds images`, 'choose a backbone with --backbone (see `cl backbones`)');
   }
+  // Cheap checks first: a typo in the backbone spec or the cache root fails before the dataset loads.
+  parseBackboneSpec(req.backbone);
+  checkCacheRoot(req.cacheRoot);
   emit({ type: 'stage', message: `dataset ${req.dataset}` });
   const dataset = await loadDataset(req.dataset, { dataDir: req.dataDir, cacheRoot: req.cacheRoot, offline: req.offline, resize: req.resize, skipBadImages: req.skipBadImages });
+  checkClasses(req, dataset.numClasses);
   emit({ type: 'stage', message: `backbone ${req.backbone}` });
   const backbone = await createBackbone(req.backbone, { ...req.backboneOptions, cacheRoot: req.cacheRoot, offline: req.offline });
   try {
@@ -79,6 +122,7 @@ export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEve
       let announced = false;
       const res = await extractFeatures(dataset, split, backbone, {
         cacheRoot: req.cacheRoot,
+        onRebuild: (why) => emit({ type: 'stage', message: `${label}: ${why}` }),
         onProgress: (done: number, total: number, rate: number, eta?: number) => {
           if (eta !== undefined && !announced && eta > 60) {
             // An honest estimate for long CPU extractions (e.g. ViT-B/16 on 60,000 images).

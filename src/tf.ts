@@ -1,5 +1,5 @@
 /**
- * tfjs backend selection (ARCHITECTURE "Two engines"): `tensorflow` when @tensorflow/tfjs-node-gpu
+ * tfjs backend selection (docs/architecture.md "Principles"): `tensorflow` when @tensorflow/tfjs-node-gpu
  * or @tensorflow/tfjs-node is installed (both optional, never required), else `wasm`, else `cpu`.
  * `--backend` / CL_BACKEND overrides. Every module imports tfjs through this file so that one
  * tfjs instance is shared.

@@ -1,5 +1,5 @@
 /**
- * Core types shared by every module (see ARCHITECTURE.md "Core types").
+ * Core types shared by every module (see docs/architecture.md "Core types").
  * Labels are always the dataset's own ids; class orders only decide which classes form which task.
  */
 

@@ -4,86 +4,15 @@
  * kinds (named backbones, `hf:`, `tfjs:`) are one table row each.
  */
 import { UserError } from '../errors.js';
-import type { ImageSplit } from '../types.js';
 import { createHfBackbone } from './hf.js';
 import { NAMED_BACKBONES } from './named.js';
 import { createOnnxBackbone } from './onnx.js';
 import { createPixelsBackbone } from './pixels.js';
-import type { Layout, Preprocessing } from './preprocess.js';
 import { createTfjsBackbone } from './tfjs.js';
+import type { Backbone, BackboneOptions, BackboneSpec } from './types.js';
 import { withEta } from './wrap.js';
 
-export interface ExtractOptions {
-  /** Images per model call (default: the backbone's batch size). */
-  batchSize?: number;
-  /**
-   * Called after each batch with images done, total, the running throughput and, from the second
-   * batch on, an estimate of the seconds left (measured after the first batch, so model warm-up does
-   * not inflate it; added by createBackbone for every kind).
-   */
-  onProgress?: (done: number, total: number, imagesPerSec: number, etaSeconds?: number) => void;
-}
-
-export interface Backbone {
-  /** Identifies the model content (e.g. includes the model file's sha256), not just its path. */
-  readonly id: string;
-  /** Spec kind: 'pixels', 'onnx', ... */
-  readonly kind: string;
-  /** The declared pixel pipeline (null when the backbone takes raw pixels as they are). */
-  readonly preprocessing: Preprocessing | null;
-  readonly preprocessingId: string;
-  /**
-   * Where the declared preprocessing runs when it does not run in JavaScript ('onnxruntime': as
-   * operators in front of the model). Part of the feature cache key: two engines agree to ~1e-6,
-   * which a quantised model can amplify, so their features are never mixed.
-   */
-  readonly preprocessingEngine?: string;
-  /** Everything worth storing in a run record / cache sidecar. */
-  describe(): Record<string, unknown>;
-  /** Features for every image of the split, row-major `count x dim`. */
-  extract(split: ImageSplit, opts?: ExtractOptions): Promise<Float32Array>;
-  /** Feature dimension when known (null until the first extract for input-dependent backbones). */
-  dim(): number | null;
-  dispose(): Promise<void>;
-}
-
-export type PoolMode = 'cls' | 'mean' | 'gap' | 'none';
-
-export interface BackboneOptions {
-  /** Cache root for downloaded models (default: paths.cacheRoot()). */
-  cacheRoot?: string;
-  /** Never download: a URL model must already be in the model cache. */
-  offline?: boolean;
-  /** Input normalisation: ImageNet mean/std (default for ONNX) or [0, 1] only. */
-  normalize?: 'imagenet' | 'none';
-  /** Input size when the model does not declare a static one (default 224). */
-  imageSize?: number;
-  /** Input layout when the model does not declare one (default NCHW). */
-  layout?: Layout;
-  /** Pooling of rank-3 (token) / rank-4 (spatial) outputs. */
-  pool?: PoolMode;
-  /** Default images per model call (default 16). */
-  batchSize?: number;
-  /** Intra-op threads (default os.availableParallelism()). */
-  threads?: number;
-  /**
-   * Where ONNX models preprocess: 'auto' (default) puts resize + normalisation into the model as
-   * ONNX operators when the model allows it, so onnxruntime runs them on its own threads; 'js'
-   * always preprocesses in JavaScript.
-   */
-  preprocess?: 'auto' | 'js';
-}
-
-export interface BackboneSpec {
-  /** Spec kind (table key). */
-  kind: string;
-  /** What follows `kind:` without the `#fragment` (path, URL, name); '' for bare kinds. */
-  target: string;
-  /** The `#fragment` (ONNX output name), if any. */
-  output?: string;
-  /** The spec as given. */
-  raw: string;
-}
+export type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './types.js';
 
 interface SpecKind {
   /** Usage line shown in errors. */
@@ -122,15 +51,16 @@ const SPEC_KINDS: Record<string, SpecKind> = {
   ),
 };
 
+/** The spec forms on one line: `pixels | onnx:<path-or-URL>[#output] | ... | named backbones: ...`. */
 function acceptedForms(): string {
   const rows = Object.values(SPEC_KINDS);
-  const forms = rows.filter((k) => !k.named).map((k) => `  ${k.usage}`);
+  const forms = rows.filter((k) => !k.named).map((k) => k.usage.split(/\s+/)[0]);
   const names = rows.filter((k) => k.named).map((k) => k.usage.split(' ')[0]);
-  return `${forms.join('\n')}\n  named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
+  return `${forms.join(' | ')} | named backbones: ${names.join(', ')} (see \`cl backbones\`)`;
 }
 
 function badSpec(spec: string, what: string): UserError {
-  return new UserError(`backbone "${spec}": ${what}`, `accepted forms:\n${acceptedForms()}`);
+  return new UserError(`backbone "${spec}": ${what}`, `accepted forms: ${acceptedForms()}`);
 }
 
 /** Split a spec string into kind, target and `#output`. Unknown kinds throw a UserError listing the accepted forms. */

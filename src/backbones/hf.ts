@@ -33,7 +33,7 @@ import path from 'node:path';
 import { downloadFile, hashFile } from '../data/download.js';
 import { UserError } from '../errors.js';
 import { modelCacheDir } from '../paths.js';
-import type { Backbone, BackboneOptions, BackboneSpec } from './backbone.js';
+import type { Backbone, BackboneOptions, BackboneSpec } from './types.js';
 import { createOnnxBackbone } from './onnx.js';
 import { sha256File } from './model-file.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';

@@ -5,7 +5,7 @@
  * 12 hex>`: the name for people (and published baselines), the hash so that a changed upstream file
  * never reuses stale cached features.
  */
-import type { Backbone, BackboneOptions, PoolMode } from './backbone.js';
+import type { Backbone, BackboneOptions, PoolMode } from './types.js';
 import { createHfBackbone } from './hf.js';
 import { preprocessingId, type Preprocessing } from './preprocess.js';
 import { createTfjsBackbone } from './tfjs.js';
@@ -97,7 +97,7 @@ export const NAMED_BACKBONES: readonly NamedBackbone[] = [
     dim: 768,
     normalize: 'none',
     preprocessing: unit('NCHW'),
-    preprocessingNote: 'as Janson et al.\'s code: bilinear resize of the full image to 224, pixels in [0, 1], no mean/std (the hub config asks for mean/std 0.5; not applied, nmc.md §7.3)',
+    preprocessingNote: 'as Janson et al.\'s code: bilinear resize of the full image to 224, pixels in [0, 1], no mean/std (the hub config asks for mean/std 0.5; not applied, docs/methods/nmc.md "Pitfalls")',
     download: '~350 MB',
   }),
   hfNamed({

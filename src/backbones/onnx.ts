@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import type { ImageSplit } from '../types.js';
-import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './backbone.js';
+import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './types.js';
 import { FUSED_INPUT, fuseBlocker, fusePreprocessing } from './onnx-graph.js';
 import { resolveModelFile } from './model-file.js';
 import { allowedPools, defaultPool, pooledDim, poolInto, type OutputGeometry } from './pool.js';

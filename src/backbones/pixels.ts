@@ -3,7 +3,7 @@
  * (dim = height * width * channels, in the split's own HWC order). A floor for every real backbone.
  */
 import type { ImageSplit } from '../types.js';
-import type { Backbone, ExtractOptions } from './backbone.js';
+import type { Backbone, ExtractOptions } from './types.js';
 import { checkSplit } from './preprocess.js';
 
 export const PIXELS_PREPROCESSING_ID = 'native-unit-hwc';

@@ -1,11 +1,11 @@
 /**
  * Turning one model output into one feature vector per image:
  *   rank 2 [N, D]            used as is;
- *   rank 3 [N, T, D] tokens  `cls` = token 0 (ViT [CLS], nmc.md §3), `mean` = average over tokens;
+ *   rank 3 [N, T, D] tokens  `cls` = token 0 (ViT [CLS], docs/methods/nmc.md "Pitfalls"), `mean` = average over tokens;
  *   rank 4 [N, C, H, W] / [N, H, W, C]  `gap` = global average pool over the spatial dims;
  *   `none` flattens whatever is there.
  */
-import type { PoolMode } from './backbone.js';
+import type { PoolMode } from './types.js';
 
 export interface OutputGeometry {
   /** Output dims without the batch dim. */

@@ -5,7 +5,7 @@
  * torchvision / `tf.image.resize(..., half_pixel_centers=True)` convention), multiply by `scale`,
  * subtract `mean[c]`, divide by `std[c]`, write in `layout`. Grayscale inputs are replicated to
  * 3 channels when the model wants 3. The id names every choice, so two feature caches built with
- * different pipelines never share an entry (nmc.md §7, pitfalls 3-4).
+ * different pipelines never share an entry (docs/methods/nmc.md "Pitfalls").
  */
 import { UserError } from '../errors.js';
 import type { ImageSplit } from '../types.js';

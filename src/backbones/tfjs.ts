@@ -17,7 +17,7 @@ import { UserError } from '../errors.js';
 import { modelCacheDir } from '../paths.js';
 import { currentBackend, initBackend, tf } from '../tf.js';
 import type { ImageSplit } from '../types.js';
-import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './backbone.js';
+import type { Backbone, BackboneOptions, BackboneSpec, ExtractOptions, PoolMode } from './types.js';
 import { isUrl } from './model-file.js';
 import { allowedPools, defaultPool, pooledDim, poolInto } from './pool.js';
 import { IMAGENET_MEAN, IMAGENET_STD, Preprocessor, checkSplit, preprocessingId, type Preprocessing } from './preprocess.js';

@@ -3,7 +3,7 @@
  * named backbone running on the `onnx` / `tfjs` engine), and add an honest time estimate to progress.
  */
 import type { ImageSplit } from '../types.js';
-import type { Backbone, ExtractOptions } from './backbone.js';
+import type { Backbone, ExtractOptions } from './types.js';
 
 export interface Identity {
   id: string;

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { listFeatureCache, removeFeatureCache } from '../backbones/feature-cache.js';
 import { UserError } from '../errors.js';
 import { cacheRoot, featureCacheDir } from '../paths.js';
-import { action } from './common.js';
+import { action, pathOption } from './common.js';
+import { printable, printableDeep } from '../report/printable.js';
 
 function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -20,21 +21,24 @@ export function register(program: Command): void {
   cache
     .command('ls')
     .description('list cached feature sets')
-    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR')
+    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .option('--json', 'print entries as JSON')
     .action(
       action(async (opts: { cacheDir?: string; json?: boolean }) => {
         const root = opts.cacheDir ?? cacheRoot();
-        const entries = await listFeatureCache(root);
+        const found = await listFeatureCache(root);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
           return;
         }
+        // Sidecars and paths are outside text: shown through printable.
+        const entries = printableDeep(found);
+        const dir = printable(featureCacheDir(root));
         if (entries.length === 0) {
-          process.stdout.write(`feature cache ${featureCacheDir(root)} is empty\n`);
+          process.stdout.write(`feature cache ${dir} is empty\n`);
           return;
         }
-        process.stdout.write(`feature cache ${featureCacheDir(root)}\n`);
+        process.stdout.write(`feature cache ${dir}\n`);
         for (const e of entries) {
           process.stdout.write(
             `${e.id}  ${e.dataset}/${e.split}  ${e.count} × ${e.dim}  ${fmtBytes(e.bytes)}  ${e.createdAt}  ${e.backbone}\n`,
@@ -47,7 +51,7 @@ export function register(program: Command): void {
     .description('remove cached feature sets')
     .argument('[ids...]', 'entry ids or unique prefixes')
     .option('--all', 'remove every entry')
-    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR')
+    .option('--cache-dir <dir>', 'cache root; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .action(
       action(async (ids: string[], opts: { cacheDir?: string; all?: boolean }) => {
         const root = opts.cacheDir ?? cacheRoot();

@@ -5,8 +5,9 @@ import { folderDataset } from '../data/benchmarks.js';
 import { DATASETS } from '../data/index.js';
 import { METHODS } from '../learners/index.js';
 import { listScenarios } from '../scenario/scenario.js';
+import { optionFlag, optionsSchema, placeholder } from '../options.js';
 import { action } from './common.js';
-import { kebab } from './common.js';
+import { printableDeep } from '../report/printable.js';
 
 export function register(program: Command): void {
   program
@@ -14,7 +15,8 @@ export function register(program: Command): void {
     .description('list the shipped scenarios')
     .action(
       action(async () => {
-        for (const s of await listScenarios()) {
+        // Scenario files are user files: their text is shown through printable.
+        for (const s of printableDeep(listScenarios())) {
           process.stdout.write(`${chalk.bold(s.name.padEnd(24))} ${s.dataset.padEnd(15)} ${s.split.padEnd(12)} order ${String(s.order).padEnd(12)} backbone ${s.backbone}\n`);
           if (s.description) process.stdout.write(chalk.dim(`${''.padEnd(25)}${s.description}\n`));
         }
@@ -23,12 +25,19 @@ export function register(program: Command): void {
   program
     .command('methods')
     .description('list the learning methods and their options')
+    .option('--json', 'print every method with the JSON Schema of its options')
     .action(
-      action(async () => {
+      action(async (opts: { json?: boolean }) => {
+        if (opts.json) {
+          const list = METHODS.map((m) => ({ name: m.name, description: m.description, citation: m.citation ?? null, docs: m.docs, seeded: m.seeded, options: optionsSchema(m.options) }));
+          process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+          return;
+        }
         for (const m of METHODS) {
-          process.stdout.write(`${chalk.bold(m.name)}  ${m.description}${m.seeded ? '' : chalk.dim(' (unseeded)')}\n`);
-          for (const o of m.options) {
-            process.stdout.write(`    --${kebab(o.name).padEnd(24)} ${o.help} ${chalk.dim(`(default ${String(o.default)})`)}\n`);
+          process.stdout.write(`${chalk.bold(m.name)}  ${m.description}${m.seeded ? '' : chalk.dim(' (unseeded)')}  ${chalk.dim(m.docs)}\n`);
+          for (const [name, spec] of Object.entries(m.options)) {
+            const flag = `${optionFlag(name)} ${placeholder(spec)}`;
+            process.stdout.write(`    ${flag.padEnd(40)} ${spec.help} ${chalk.dim(spec.default !== undefined ? `(default ${String(spec.default)})` : '')}\n`);
           }
         }
       }),

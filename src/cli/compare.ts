@@ -8,6 +8,7 @@ import { writePlot } from '../report/plot.js';
 import { effectiveStatus, openStore } from '../store/store.js';
 import type { ForgettingDefinition, RunRecord } from '../types.js';
 import { action, addStoreOption, storePath } from './common.js';
+import { printable } from '../report/printable.js';
 
 interface CompareOpts {
   scenario?: string;
@@ -63,7 +64,7 @@ export function register(program: Command): void {
       } else {
         process.stdout.write(renderComparison(cmp));
         for (const [what, file] of [['plot', opts.plot], ['report', opts.html]] as const) {
-          if (file) process.stdout.write(`${what} written to ${file}\n`);
+          if (file) process.stdout.write(`${what} written to ${printable(file)}\n`);
         }
       }
     }),

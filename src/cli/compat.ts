@@ -2,46 +2,42 @@
 import chalk from 'chalk';
 import { Command, Option } from 'commander';
 import { COMPAT_METRICS } from '../compat/record.js';
-import { COMPAT_DEFAULTS, COMPAT_METHODS, COMPAT_OPTION_SPECS, type CompatOptions } from '../compat/options.js';
-import { compatExperiment, markCompatInterrupted, type CompatEvent, type CompatRunOptions } from '../compat/runner.js';
+import { COMPAT_METHODS, COMPAT_OPTIONS } from '../compat/options.js';
+import { compatExperiment, type CompatEvent, type CompatRunOptions } from '../compat/runner.js';
+import { markInterrupted } from '../driver.js';
 import type { CompatRecord } from '../compat/record.js';
 import { renderCompat } from '../report/compat.js';
-import { action, kebab, storePath } from './common.js';
-import { addExperimentOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
+import { COMPAT_RUN_OPTIONS } from '../experiment-options.js';
+import { resolveOptions } from '../options.js';
+import { action, storePath } from './common.js';
+import { addExperimentOptions, epochThrottle, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
+import { addOptionFlags, givenFlags } from './flags.js';
 
 export function register(program: Command): void {
   const cmd = program
     .command('compat')
     .description('backward-compatible embedding upgrades: train model versions on growing class sets, fill the compatibility matrix (top-1, top-5, mAP), AC, AM')
     .argument('<scenario>', 'scenario name (see `cl scenarios`) or path to a scenario .json file; its class order is cut into --steps blocks')
-    .addOption(new Option('-m, --method <name>', 'compatibility method').choices(COMPAT_METHODS).makeOptionMandatory())
-    .requiredOption('--steps <n>', 'model versions: the class order is cut into n blocks as equal as possible (100 in 3: 34, 33, 33), version t trains on blocks 1..t', parseIntStrict('--steps'))
-    .option('--seed <n>', 'trainSeed: seeds everything random', parseIntStrict('--seed'), 1)
-    .option('--order <spec>', 'class order override: icarl-1993 | podnet-fixed | natural | seed:<n> | a comma-separated list');
+    .addOption(new Option('-m, --method <name>', 'compatibility method').choices(COMPAT_METHODS).makeOptionMandatory());
+  addOptionFlags(cmd, COMPAT_RUN_OPTIONS);
   addExperimentOptions(cmd);
-  const names = Object.keys(COMPAT_OPTION_SPECS) as (keyof CompatOptions)[];
-  for (const name of names) {
-    const spec = COMPAT_OPTION_SPECS[name];
-    const arg = spec.type === 'boolean' ? 'true|false' : spec.type === 'choice' ? spec.choices!.join('|') : 'value';
-    cmd.option(`--${kebab(name)} <${arg}>`, `[${spec.methods.join(', ')}] ${spec.help} (default ${String(COMPAT_DEFAULTS[name])})`);
-  }
+  addOptionFlags(cmd, COMPAT_OPTIONS, { group: 'Method options ([methods] it acts on; docs/methods/compat.md):' });
   cmd.action(
     action(async (scenario: string, opts: Record<string, unknown>, self: Command) => {
-      const methodOptions: Record<string, unknown> = {};
-      for (const name of names) if (self.getOptionValueSource(name) === 'cli') methodOptions[name] = opts[name];
+      const run = resolveOptions(COMPAT_RUN_OPTIONS, givenFlags(self, COMPAT_RUN_OPTIONS), 'cl compat');
       const runOpts: CompatRunOptions = {
         scenario,
         method: String(opts.method),
-        steps: opts.steps as number,
-        seed: opts.seed as number,
-        methodOptions,
-        order: opts.order as string | undefined,
+        steps: run.steps,
+        seed: run.seed,
+        methodOptions: givenFlags(self, COMPAT_OPTIONS),
+        order: run.order,
         ...experimentInputs(opts),
         storePath: storePath(opts as { store?: string }),
         command: process.argv.slice(2),
       };
       const record = await runExperimentStream<CompatRecord, CompatEvent>(compatExperiment(runOpts), renderCompatEvents(Boolean(opts.quiet)), (id, why) =>
-        markCompatInterrupted(runOpts.storePath, id, why),
+        markInterrupted(runOpts.storePath, id, why),
       );
       if (opts.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
       else process.stdout.write(`${renderCompat(record)}\n`);

@@ -11,8 +11,10 @@ import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
+import { stopWork } from '../interrupt.js';
+import { printableDeep } from '../report/printable.js';
 import type { ResizeRule } from '../types.js';
-import { addStoreOption } from './common.js';
+import { addStoreOption, pathOption } from './common.js';
 
 export function parseIntStrict(flag: string) {
   return (v: string): number => {
@@ -53,8 +55,8 @@ export function addExperimentOptions(cmd: Command): Command {
 /** Where the data and caches are: --data-dir (with its help), --cache-dir, --offline. */
 export function addDataOptions(cmd: Command, dataDirHelp: string): Command {
   return cmd
-    .option('--data-dir <dir>', dataDirHelp)
-    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR')
+    .option('--data-dir <dir>', dataDirHelp, pathOption('--data-dir', 'any'))
+    .option('--cache-dir <dir>', 'cache root for datasets, models and features; env CL_CACHE_DIR', pathOption('--cache-dir', 'folder'))
     .option('--offline', 'never download; use local files and caches only');
 }
 
@@ -113,7 +115,9 @@ export function experimentRenderer<E extends { type: string }>(
   const line = (s: string) => {
     if (!quiet) process.stderr.write(`${s}\n`);
   };
-  return (e) => {
+  return (raw) => {
+    // Events carry outside text (backbone specs, model output names, paths, records): printable.
+    const e = printableDeep(raw);
     const f = e as FeatureEvent;
     switch (f.type) {
       case 'stage':
@@ -154,6 +158,9 @@ export function epochThrottle(): (epoch: number, epochs: number) => boolean {
   };
 }
 
+/** How long a signal handler waits for the store to mark the run interrupted before it exits anyway. */
+const MARK_DEADLINE_MS = 1500;
+
 type ExperimentEvent<R> = { type: 'started'; record: { id: string } } | { type: 'finished'; record: R } | { type: string };
 
 /**
@@ -168,9 +175,18 @@ export async function runExperimentStream<R, E extends { type: string }>(
   let id: string | null = null;
   let finished: R | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Long loops park at their next yieldPoint, so the marking below gets the CPU.
+    stopWork(`interrupted by ${signal}`);
     const exit = () => process.exit(signal === 'SIGINT' ? 130 : 143);
-    if (!id) exit();
-    else markInterrupted(id, `interrupted by ${signal}`).then(exit, exit);
+    if (!id) return exit();
+    const runId = id;
+    // Marking normally takes milliseconds; should the store be slow (a busy lock), exit anyway:
+    // the record then shows as interrupted through its dead pid.
+    const deadline = setTimeout(() => {
+      process.stderr.write(`\nrun ${runId}: could not mark it interrupted within ${MARK_DEADLINE_MS / 1000} s; it shows as interrupted once this process is gone (cl ls)\n`);
+      exit();
+    }, MARK_DEADLINE_MS);
+    markInterrupted(runId, `interrupted by ${signal}`).then(exit, exit).finally(() => clearTimeout(deadline));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

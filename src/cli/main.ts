@@ -1,30 +1,7 @@
 #!/usr/bin/env node
-/** The `cl` command: one small module per subcommand, registered here. */
-import { Command } from 'commander';
-import { clVersion } from '../version.js';
+/** The `cl` command (commands in ./program.ts). */
 import { reportError } from './common.js';
-type CommandModule = { register(program: Command): void };
-
-/**
- * Which module registers each top-level command. Only the typed command's module is loaded (tfjs,
- * onnxruntime and vega take most of a second to import, which `cl ls` or `cl show` do not need);
- * help, suggestions for a mistyped command, and `cl` alone load them all.
- */
-const MODULES: Record<string, () => Promise<CommandModule>> = {
-  run: () => import('./run.js'),
-  resume: () => import('./run.js'),
-  compat: () => import('./compat.js'),
-  ls: () => import('./ls.js'),
-  show: () => import('./show.js'),
-  compare: () => import('./compare.js'),
-  sweep: () => import('./sweep.js'),
-  worker: () => import('./worker.js'),
-  cache: () => import('./cache.js'),
-  backbones: () => import('./backbones.js'),
-  scenarios: () => import('./catalog.js'),
-  methods: () => import('./catalog.js'),
-  datasets: () => import('./catalog.js'),
-};
+import { buildProgram } from './program.js';
 
 // `cl ls | head`: a reader that stops early is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -32,19 +9,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const program = new Command();
-program
-  .name('cl')
-  .description('continual-learning experiment runner: class-incremental streams over frozen pretrained features')
-  .version(clVersion())
-  .showSuggestionAfterError(true);
-
 try {
-  const typed = process.argv[2];
-  const loaders =
-    typed === '--version' || typed === '-V' ? [] : typed !== undefined && Object.hasOwn(MODULES, typed) ? [MODULES[typed]] : Object.values(MODULES);
-  const modules = await Promise.all(loaders.map((load) => load()));
-  for (const m of new Set(modules)) m.register(program);
+  const program = await buildProgram(process.argv[2]);
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = reportError(err);

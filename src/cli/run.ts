@@ -4,78 +4,67 @@ import { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { RUN_OPTIONS } from '../experiment-options.js';
 import { METHODS } from '../learners/index.js';
-import type { OptionDef } from '../learners/method.js';
+import { resolveOptions } from '../options.js';
 import { markInterrupted, runExperiment, type RunEvent, type RunOptions } from '../run.js';
 import { renderRun } from '../report/terminal.js';
 import type { RunRecord } from '../types.js';
 import { defaultStorePath } from '../paths.js';
 import { getRun, openStore } from '../store/store.js';
-import { action, kebab, storePath } from './common.js';
-import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, parseIntStrict, runExperimentStream } from './experiment.js';
+import { action, storePath } from './common.js';
+import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
+import { addOptionFlags, givenFlags, methodArgument } from './flags.js';
+import { printable } from '../report/printable.js';
 
-/** Every method's options, once per name (the CLI validates them against the chosen method). */
-function methodOptionDefs(): OptionDef[] {
-  const seen = new Map<string, OptionDef>();
-  for (const m of METHODS) for (const o of m.options) if (!seen.has(o.name)) seen.set(o.name, o);
-  return [...seen.values()];
-}
-
-function parseIncrement(v: string): number | number[] {
-  const list = v.replace(/^\[|\]$/g, '');
-  const parts = list.split(',').map((s) => s.trim());
-  if (parts.some((s) => !/^\d+$/.test(s))) {
-    throw new UserError(`--increment expects a number or a list like 17,17,16, got "${v}"`);
-  }
-  const nums = parts.map(Number);
-  return nums.length === 1 && !v.includes(',') && !v.includes('[') ? nums[0] : nums;
-}
-
-/** The `run` command's arguments and options (without its action), on `program`. */
-function defineRun(program: Command): { cmd: Command; defs: OptionDef[] } {
+/**
+ * The `run` command's arguments and options (without its action), on `program`. `argv` is the
+ * command line being parsed: the method named there shows its options in --help; the other
+ * methods' option flags exist hidden, so that giving one is answered by the option system
+ * ("nmc has no option --bias") rather than as an unknown flag.
+ */
+function defineRun(program: Command, argv: readonly string[]): Command {
+  const named = methodArgument(argv);
+  const chosen = METHODS.find((m) => m.name === named) ?? null;
   const cmd = program
     .command('run')
     .description('stream a scenario through a learner; record accuracy and forgetting after every increment')
     .argument('<scenario>', 'scenario name (see `cl scenarios`) or path to a scenario .json file')
-    .requiredOption('-m, --method <name>', `learning method: ${METHODS.map((m) => m.name).join(', ')}`)
-    .option('--seed <n>', 'trainSeed: seeds everything random in the learner', parseIntStrict('--seed'), 1)
-    .option('--base <n>', 'override the scenario split: classes in the first task', parseIntStrict('--base'))
-    .option('--increment <n|list>', 'override the scenario split: classes per later task (or a list 17,17,16)', parseIncrement)
-    .option('--order <spec>', 'class order: icarl-1993 | podnet-fixed | natural | seed:<n> | a comma-separated list');
+    .requiredOption('-m, --method <name>', `learning method: ${METHODS.map((m) => m.name).join(', ')}`);
+  addOptionFlags(cmd, RUN_OPTIONS);
   addExperimentOptions(cmd);
-  const defs = methodOptionDefs();
-  for (const o of defs) {
-    const owners = METHODS.filter((m) => m.options.some((x) => x.name === o.name)).map((m) => m.name);
-    if (cmd.options.some((x) => x.long === `--${kebab(o.name)}`)) {
-      throw new Error(`method option ${o.name} collides with a cl run option; rename it`);
-    }
-    const flag = `--${kebab(o.name)} <${o.type === 'boolean' ? 'true|false' : o.type === 'string' && o.choices ? o.choices.join('|') : 'value'}>`;
-    const defaults = METHODS.flatMap((m) => m.options.filter((x) => x.name === o.name).map((x) => `${m.name} ${String(x.default)}`));
-    const sameDefault = new Set(defaults.map((d) => d.slice(d.indexOf(' ') + 1))).size === 1;
-    const dflt = sameDefault ? `default ${String(o.default)}` : `defaults: ${defaults.join(', ')}`;
-    cmd.option(flag, `[${owners.join(', ')}] ${o.help} (${dflt})`);
+  const own = new Set(cmd.options.map((o) => o.attributeName()));
+  const registered = new Set<string>();
+  for (const m of chosen ? [chosen, ...METHODS.filter((x) => x !== chosen)] : METHODS) {
+    const clash = Object.keys(m.options).find((name) => own.has(name));
+    if (clash) throw new Error(`option ${clash} of method ${m.name} collides with a cl run option; rename it`);
+    const fresh = Object.fromEntries(Object.entries(m.options).filter(([name]) => !registered.has(name)));
+    addOptionFlags(cmd, fresh, m === chosen ? { group: `${m.name} options (${m.docs}):` } : { hidden: true });
+    for (const name of Object.keys(fresh)) registered.add(name);
   }
-  return { cmd, defs };
+  if (!chosen) cmd.addHelpText('after', '\nMethod options: `cl run --method <name> --help` shows those of one method, `cl methods` lists them all.');
+  return cmd;
+}
+
+/** Every method option flag typed on the command line (resolveMethodOptions rejects those of other methods). */
+function givenMethodFlags(cmd: Command): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const m of METHODS) Object.assign(out, givenFlags(cmd, m.options));
+  return out;
 }
 
 /** RunOptions from parsed `run` arguments. */
-function runOptionsFrom(scenario: string, opts: Record<string, unknown>, self: Command, defs: OptionDef[]): RunOptions {
-  const methodOptions: Record<string, unknown> = {};
-  for (const o of defs) {
-    if (self.getOptionValueSource(o.name) === 'cli') methodOptions[o.name] = opts[o.name];
-  }
+function runOptionsFrom(scenario: string, self: Command): RunOptions {
+  const opts = self.opts();
+  const run = resolveOptions(RUN_OPTIONS, givenFlags(self, RUN_OPTIONS), 'cl run');
   return {
     scenario,
     method: String(opts.method),
-    methodOptions,
-    seed: opts.seed as number,
+    methodOptions: givenMethodFlags(self),
+    seed: run.seed,
     ...experimentInputs(opts),
     storePath: storePath(opts as { store?: string }),
-    overrides: {
-      base: opts.base as number | undefined,
-      increment: opts.increment as number | number[] | undefined,
-      order: opts.order as string | undefined,
-    },
+    overrides: { base: run.base, increment: run.increment, order: run.order },
     command: process.argv.slice(2),
   };
 }
@@ -84,17 +73,17 @@ function runOptionsFrom(scenario: string, opts: Record<string, unknown>, self: C
 async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean }): Promise<void> {
   const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(out.quiet), async (id, why) => {
     await markInterrupted(runOpts.storePath, id, why);
-    process.stderr.write(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`);
+    process.stderr.write(printable(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`, { keepNewlines: true }));
   });
   if (out.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stdout.write(`${renderRun(record)}\n`);
 }
 
 export function register(program: Command): void {
-  const { cmd, defs } = defineRun(program);
+  const cmd = defineRun(program, process.argv[2] === 'run' ? process.argv.slice(3) : []);
   cmd.action(
     action(async (scenario: string, opts: Record<string, unknown>, self: Command) => {
-      await execute(runOptionsFrom(scenario, opts, self, defs), { json: Boolean(opts.json), quiet: Boolean(opts.quiet) });
+      await execute(runOptionsFrom(scenario, self), { json: Boolean(opts.json), quiet: Boolean(opts.quiet) });
     }),
   );
 
@@ -128,30 +117,32 @@ export function register(program: Command): void {
   );
 }
 
+/**
+ * Parse a `cl run` argument list (`['run', <scenario>, ...options]`) into RunOptions exactly as
+ * `cl run` would, without running it. Throws the parse error (commander's, or a UserError of an
+ * option parser); null when the list is not a run.
+ */
+export async function parseRunArgs(argv: string[]): Promise<RunOptions | null> {
+  const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  const cmd = defineRun(parser, argv.slice(1));
+  let parsed: RunOptions | null = null;
+  cmd.action((scenario: string, _opts: Record<string, unknown>, self: Command) => {
+    parsed = { ...runOptionsFrom(scenario, self), command: argv };
+  });
+  await parser.parseAsync(argv, { from: 'user' });
+  return parsed;
+}
+
 /** Parse a stored `cl run` command line back into RunOptions, exactly as `cl run` would. */
 async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
   if (run.command[0] !== 'run') throw new UserError(`run ${run.id} was not started by \`cl run\` (command: ${run.command.join(' ')})`, 'only runs of `cl run` can be resumed');
+  let parsed: RunOptions | null;
   try {
-    return await parseRunCommand(run.command);
+    parsed = await parseRunArgs(run.command);
   } catch (e) {
     throw new UserError(`run ${run.id}: its stored command no longer parses (${e instanceof Error ? e.message : String(e)})`, 'options changed since the run started (cl upgraded?); start a new run');
   }
-}
-
-/**
- * Parse a `cl run` command line (argv after `cl`, starting with "run") into RunOptions with the
- * parser of `cl run` itself (also used by `cl sweep --queue` to turn each grid cell into a job).
- * Throws commander's error (or the option parser's UserError) when it does not parse.
- */
-export async function parseRunCommand(argv: string[]): Promise<RunOptions> {
-  const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  const { cmd, defs } = defineRun(parser);
-  let parsed: RunOptions | null = null;
-  cmd.action((scenario: string, opts: Record<string, unknown>, self: Command) => {
-    parsed = { ...runOptionsFrom(scenario, opts, self, defs), command: argv };
-  });
-  await parser.parseAsync(argv, { from: 'user' });
-  if (!parsed) throw new Error(`"${argv.join(' ')}" is not a \`cl run\` command`);
+  if (!parsed) throw new UserError(`run ${run.id}: its stored command "${run.command.join(' ')}" is not a run`);
   return parsed;
 }
 

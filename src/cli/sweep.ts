@@ -13,7 +13,8 @@ import chalk from 'chalk';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { UserError } from '../errors.js';
-import { getMethod } from '../learners/index.js';
+import { getMethod, resolveMethodOptions } from '../learners/index.js';
+import { loadScenario } from '../scenario/scenario.js';
 import { loadBaselines, matchingBaselines } from '../report/baselines.js';
 import { compareRuns, renderComparison } from '../report/compare.js';
 import { formatNumber } from '../report/stats.js';
@@ -21,7 +22,9 @@ import { cliCommand } from '../sweep/cli-entry.js';
 import { expandGrid, parseList, parseSeeds, parseSet, type SweepJob } from '../sweep/grid.js';
 import { runPool, type JobOutcome } from '../sweep/pool.js';
 import type { RunRecord } from '../types.js';
-import { action, addStoreOption, storePath } from './common.js';
+import { action, addStoreOption, pathOption, storePath } from './common.js';
+import { printable } from '../report/printable.js';
+import { parseRunArgs } from './run.js';
 
 /** `cl run` options a sweep passes on unchanged (others may follow the scenario verbatim). */
 const PASS_VALUE = ['backbone', 'dataDir', 'cacheDir', 'base', 'increment', 'order', 'backend'] as const;
@@ -57,7 +60,7 @@ function parseAttempts(v: string): number {
 }
 
 /** `--queue` / `--attach`: submit the grid to Redis (or follow a submitted sweep) instead of running it here. */
-async function queueAction(scenario: string | undefined, opts: SweepOpts, gridArgs: () => { label: string; args: string[] }[]): Promise<void> {
+async function queueAction(scenario: string | undefined, opts: SweepOpts, gridArgs: () => Promise<{ label: string; args: string[] }[]>): Promise<void> {
   const { queueTarget } = await import('../queue/connection.js');
   const { parseDuration, QUEUE_NAME_PATTERN } = await import('../queue/queue.js');
   const { attachSweep, submitSweep } = await import('../queue/submit.js');
@@ -92,7 +95,7 @@ async function queueAction(scenario: string | undefined, opts: SweepOpts, gridAr
       if (scenario) throw new UserError('cl sweep --attach takes no scenario or grid', `the sweep ${opts.attach} already has its runs; drop "${scenario}"`);
       process.exitCode = await attachSweep(opts.attach, o, ctl.signal);
     } else {
-      process.exitCode = await submitSweep(gridArgs(), o, ctl.signal);
+      process.exitCode = await submitSweep(await gridArgs(), o, ctl.signal);
     }
   } finally {
     process.off('SIGINT', onSignal);
@@ -122,6 +125,24 @@ function describeOutcome(o: JobOutcome<SweepJob>, record: RunRecord | null): str
   return `${chalk.green('done')}   ${o.job.label} (${secs}) run ${record?.id ?? '?'}: ${metrics}`;
 }
 
+/**
+ * Every run of the grid must parse as `cl run` would parse it and name a valid scenario and method
+ * options, before any process starts: a typo is one error at once, not N failed runs.
+ */
+async function checkJobs(jobs: SweepJob[]): Promise<void> {
+  for (const job of jobs) {
+    try {
+      const o = await parseRunArgs(['run', ...job.args]);
+      if (!o) continue;
+      loadScenario(o.scenario, o.overrides);
+      resolveMethodOptions(getMethod(o.method), o.methodOptions);
+    } catch (e) {
+      const message = (e instanceof Error ? e.message : String(e)).replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      throw new UserError(`run ${job.label} of the sweep: ${message}`, e instanceof UserError && e.hint ? e.hint : 'see `cl run --help` (options after the scenario go to every run)');
+    }
+  }
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('sweep')
@@ -132,8 +153,8 @@ export function register(program: Command): void {
     .option('--set <name=values>', 'sweep a method option over values, e.g. --set lr=0.1,0.01 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--workers <n>', `runs at once (default: number of cores, ${defaultWorkers()} here)`, parseWorkers)
     .option('--backbone <spec>', 'passed to every run')
-    .option('--data-dir <dir>', 'passed to every run')
-    .option('--cache-dir <dir>', 'passed to every run')
+    .option('--data-dir <dir>', 'passed to every run', pathOption('--data-dir', 'any'))
+    .option('--cache-dir <dir>', 'passed to every run', pathOption('--cache-dir', 'folder'))
     .option('--offline', 'passed to every run')
     .option('--base <n>', 'passed to every run')
     .option('--increment <n|list>', 'passed to every run')
@@ -164,12 +185,21 @@ export function register(program: Command): void {
         }
         if (opts.offline) passthrough.push('--offline');
         passthrough.push(...extra);
-        return expandGrid({ scenario, methods: parseList('--methods', opts.methods), seeds: parseSeeds(opts.seeds), set: parseSet(opts.set), passthrough }, getMethod, store);
+        return expandGrid(
+          { scenario, methods: parseList('--methods', opts.methods), seeds: parseSeeds(opts.seeds), set: parseSet(opts.set), passthrough },
+          (name) => {
+            const m = getMethod(name);
+            return { name: m.name, seeded: m.seeded, options: Object.keys(m.options).map((o) => ({ name: o })) };
+          },
+          store,
+        );
       };
       if (opts.queue !== undefined || opts.attach !== undefined) {
-        await queueAction(scenario, opts, () => {
+        await queueAction(scenario, opts, async () => {
           const grid = makeGrid(storePath(opts));
-          for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${n}`)}\n`);
+          // The same check as a local sweep's: a typo is one error, whichever way the grid runs.
+          await checkJobs(grid.jobs);
+          for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${printable(n)}`)}\n`);
           // The cells as `cl run` arguments, without what expandGrid adds for a local child process.
           return grid.jobs.map((j) => ({ label: j.label, args: j.args.slice(0, j.args.indexOf('--json')) }));
         });
@@ -177,9 +207,10 @@ export function register(program: Command): void {
       }
       const store = storePath(opts);
       const grid = makeGrid(store);
+      await checkJobs(grid.jobs);
       const workers = opts.workers ?? defaultWorkers();
-      for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${n}`)}\n`);
-      process.stderr.write(`sweep: ${grid.jobs.length} runs of ${scenario}, ${Math.min(workers, grid.jobs.length)} at once, store ${store}\n`);
+      for (const n of grid.notes) process.stderr.write(`${chalk.dim(`note: ${printable(n)}`)}\n`);
+      process.stderr.write(`sweep: ${grid.jobs.length} runs of ${printable(scenario ?? '')}, ${Math.min(workers, grid.jobs.length)} at once, store ${printable(store)}\n`);
 
       const cl = cliCommand();
       const tty = Boolean(process.stderr.isTTY);
@@ -194,7 +225,7 @@ export function register(program: Command): void {
           const record = o.ok ? parseRunRecord(o.stdout) : null;
           if (record) records.set(o.job.index, record);
           if (!o.ok) failed += 1;
-          const line = `[${done}/${total}] ${describeOutcome(o, record)}`;
+          const line = `[${done}/${total}] ${printable(describeOutcome(o, record), { keepNewlines: true })}`;
           if (bars && bar) {
             bars.log(`${line}\n`);
             bar.update(done, { failed });
@@ -212,7 +243,7 @@ export function register(program: Command): void {
       const bad = outcomes.filter((o) => !o.ok);
       if (bad.length > 0) {
         process.stderr.write(`${chalk.red(`sweep: ${bad.length} of ${outcomes.length} runs failed:`)}\n`);
-        for (const o of bad) process.stderr.write(`  ${o.job.label}: ${o.errorLine}\n`);
+        for (const o of bad) process.stderr.write(`  ${printable(o.job.label)}: ${printable(o.errorLine)}\n`);
         process.exitCode = 1;
       } else {
         process.stderr.write(`sweep: all ${outcomes.length} runs finished\n`);

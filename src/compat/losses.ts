@@ -1,5 +1,5 @@
 /**
- * The losses of the compatibility trainers (oca.md §2.3). All return batch-mean scalars; call them
+ * The losses of the compatibility trainers (docs/methods/compat.md "Loss"). All return batch-mean scalars; call them
  * inside tf.tidy or tf.variableGrads.
  */
 import { tf } from '../tf.js';
@@ -28,13 +28,13 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * Influence logits ĥ·Pᵀ through the frozen, NOT re-normalised class prototypes P [C, d]
- * (oca.md §2.3 L_infl; BCT, Shen et al., arXiv 2003.11942): a dot product, not a cosine, no temperature.
+ * (docs/methods/compat.md "Loss", L_infl; BCT, Shen et al., arXiv 2003.11942): a dot product, not a cosine, no temperature.
  */
 export function prototypeLogits(hHat: tf.Tensor2D, prototypes: tf.Tensor2D): tf.Tensor2D {
   return matMulT(hHat, prototypes);
 }
 
-/** L_cos = (1/B) Σ_i (1 − cos(P_{y_i}, ĥ_i)) (oca.md §2.3). */
+/** L_cos = (1/B) Σ_i (1 − cos(P_{y_i}, ĥ_i)) (docs/methods/compat.md "Loss"). */
 export function prototypeCosineLoss(hHat: tf.Tensor2D, prototypes: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
     const py = l2Normalize(tf.gather(prototypes, labels) as tf.Tensor2D);

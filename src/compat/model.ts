@@ -1,5 +1,5 @@
 /**
- * Embedding model versions on frozen backbone features (oca.md §3 "encoder", §4):
+ * Embedding model versions on frozen backbone features (docs/methods/compat.md "The model"):
  *   f = [LayerNorm](x)·W1 + b1 → ReLU → ·W2 + b2  (D → hidden → d_t, no final non-linearity)
  *   embedding h = f / ‖f‖₂ (unit norm, width d_t)
  * `EmbeddingHead` holds tf.Variables while a version trains; `freeze()` copies the weights to the
@@ -71,12 +71,12 @@ export class EmbeddingHead {
     return this.variables().reduce((s, v) => s + v.size, 0);
   }
 
-  /** Raw output f [B, d_t] (oca.md §2.2 step 1). */
+  /** Raw output f [B, d_t] (docs/methods/compat.md "Forward pass"). */
   raw(x: tf.Tensor2D): tf.Tensor2D {
     return forward(x, this.w, this.shape);
   }
 
-  /** Unit-norm embedding h_new = f / ‖f‖ (oca.md §2.2 step 2). */
+  /** Unit-norm embedding h_new = f / ‖f‖ (docs/methods/compat.md "Forward pass"). */
   embedTensor(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => l2Normalize(this.raw(x)));
   }
@@ -97,7 +97,7 @@ export class EmbeddingHead {
   }
 }
 
-/** A finished model version: `embed(features) → unit-norm N × dim` (oca.md §4). Holds no tensors. */
+/** A finished model version: `embed(features) → unit-norm N × dim` (docs/methods/compat.md "The orthogonal layer"). Holds no tensors. */
 export class EmbeddingModel {
   constructor(
     readonly version: number,

@@ -1,6 +1,6 @@
 /**
  * The orthogonal transformation layer T⊥(h) = Q·h + b of OCA (Ricci et al., arXiv 2408.08793;
- * oca.md §2.4, §4). `expm` mirrors PyTorch's `parametrizations.orthogonal` default:
+ * docs/methods/compat.md "The orthogonal layer"). `expm` mirrors PyTorch's `parametrizations.orthogonal` default:
  *   Q = Q0 · expm(A),  A = tril(X) − tril(X)ᵀ,  X trainable (initialised to 0), Q0 fixed random orthogonal.
  * A is skew-symmetric, so expm(A) is orthogonal and Q stays orthogonal up to rounding (no penalty term).
  * `identity` is the ablation T⊥(h) = h + b; `none` drops the layer (and its bias).
@@ -13,12 +13,12 @@ import { matMul, matMulT } from './matmul.js';
 export type OrthoKind = 'expm' | 'identity' | 'none';
 export const ORTHO_KINDS: OrthoKind[] = ['expm', 'identity', 'none'];
 
-/** Taylor degree of the expm polynomial (oca.md §4: degree 8 on A / 2^s). */
+/** Taylor degree of the expm polynomial (docs/methods/compat.md "The orthogonal layer"). */
 const TAYLOR_DEGREE = 8;
 
 /**
  * A seeded random orthogonal n × n matrix (row-major): modified Gram–Schmidt, run twice, in float64 on
- * the columns of a Gaussian matrix (the QR "Q" factor; oca.md §4 "QR of a seeded Gaussian").
+ * the columns of a Gaussian matrix (the QR "Q" factor; docs/methods/compat.md "The orthogonal layer").
  */
 export function randomOrthogonal(n: number, rng: Rng): Float32Array {
   const cols: Float64Array[] = [];
@@ -43,7 +43,7 @@ export function randomOrthogonal(n: number, rng: Rng): Float32Array {
   return out;
 }
 
-/** Squarings s = max(0, ceil(log2(‖A‖_F / 0.25))) so that ‖A / 2^s‖_F ≤ 0.25 (oca.md §4, host side). */
+/** Squarings s = max(0, ceil(log2(‖A‖_F / 0.25))) so that ‖A / 2^s‖_F ≤ 0.25 (docs/methods/compat.md "The orthogonal layer"; computed on the host). */
 export function expmSquarings(frobenius: number): number {
   if (!(frobenius > 0.25)) return 0;
   return Math.max(0, Math.ceil(Math.log2(frobenius / 0.25)));

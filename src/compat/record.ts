@@ -1,6 +1,6 @@
 /**
  * The store record of a compatibility run (kind 'compat'), written after every model version
- * (ARCHITECTURE "Results are precious"). Matrices follow protocols.md §9: C[i][j] = M(φ^i on Q,
+ * (docs/architecture.md "Results are precious"). Matrices follow docs/protocols.md "Compatibility (embedding upgrades)": C[i][j] = M(φ^i on Q,
  * φ^j on G), rows = query model, columns = gallery model, null above the diagonal (and for rows not
  * computed yet), values in percent.
  */
@@ -94,7 +94,7 @@ export function isCompatRecord(r: RecordBase): r is CompatRecord {
   return r.kind === 'compat';
 }
 
-/** The lower triangle of the rows done so far as plain numbers (for the §9 metric functions). */
+/** The lower triangle of the rows done so far as plain numbers (for the compatibility metric functions). */
 export function doneTriangle(matrix: (number | null)[][]): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < matrix.length; i++) {

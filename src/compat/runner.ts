@@ -1,5 +1,5 @@
 /**
- * `cl compat`: backward-compatible embedding upgrades (protocols.md §9, methods/oca.md).
+ * `cl compat`: backward-compatible embedding upgrades (docs/protocols.md "Compatibility (embedding upgrades)", docs/methods/compat.md).
  *
  *   scenario ─► class order cut into S near-equal blocks ─► feature cache (train, test)
  *      ─concatMap over versions t = 1..S─► train φ_t on blocks 1..t (joint data)
@@ -9,12 +9,14 @@
  * The record is written after every version, so a crash loses at most the version in flight and
  * leaves the record 'failed' with the message (or 'running' → shown 'interrupted' when killed).
  */
-import { Observable, concatMap, defer, filter, lastValueFrom, range, reduce, tap } from 'rxjs';
-import type { BackboneOptions } from '../backbones/backbone.js';
+import { concatMap, defer, filter, lastValueFrom, range, tap, type Observable } from 'rxjs';
+import { drive, type ExperimentSetup } from '../driver.js';
 import { UserError } from '../errors.js';
 import { ac as acOf, acPerStep, am as amOf, compatibilityCriterion } from '../eval/compatibility.js';
 import { retrievalMetrics, type EmbeddingSet } from '../eval/retrieval.js';
+import { COMPAT_RUN_OPTIONS } from '../experiment-options.js';
 import { scenarioFeatures, type FeatureEvent } from '../features.js';
+import { resolveOptions } from '../options.js';
 import { Rng } from '../rng.js';
 import { isDatasetSpec } from '../data/spec.js';
 import { adhocScenario, loadScenario } from '../scenario/scenario.js';
@@ -22,7 +24,7 @@ import { selectClasses } from '../scenario/stream.js';
 import type { ClassOrder } from '../scenario/orders.js';
 import { newRecordBase, openStore, type Store } from '../store/store.js';
 import { initBackend } from '../tf.js';
-import type { Features, LearnerEvent, ResizeRule } from '../types.js';
+import type { Features, LearnerEvent } from '../types.js';
 import { clVersion } from '../version.js';
 import type { EmbeddingModel } from './model.js';
 import { checkMethod, resolveCompatOptions, versionDim, type CompatMethod, type CompatOptions } from './options.js';
@@ -44,27 +46,15 @@ export interface CompatScenario {
   backbone: string;
 }
 
-export interface CompatRunOptions {
+export interface CompatRunOptions extends ExperimentSetup {
   /** Scenario name or .json path (loaded with loadScenario), or the scenario as data. */
   scenario: string | CompatScenario;
-  method: string;
   /** Number of model versions S; the class order is cut into S near-equal blocks. */
   steps: number;
-  seed: number;
   /** Method options (strings from the CLI are coerced and checked). */
   methodOptions?: Record<string, unknown>;
   /** Class order override (CLI order string). */
   order?: string;
-  backbone?: string;
-  backboneOptions?: BackboneOptions;
-  dataDir?: string;
-  cacheRoot?: string;
-  offline?: boolean;
-  resize?: ResizeRule;
-  skipBadImages?: boolean;
-  storePath: string;
-  backend?: string;
-  command: string[];
   /** Features given directly (tests, benchmarks): skips the dataset and the feature cache. */
   features?: { train: Features; test: Features; backbone: CompatRecord['backbone']; data?: CompatRecord['data'] };
 }
@@ -91,7 +81,7 @@ export function classBlocks(order: number[], steps: number): number[][] {
     throw new UserError(`--steps ${steps} is more than the ${order.length} classes`, `use at most --steps ${order.length}`);
   }
   // Blocks as equal as possible; when steps does not divide C the first C mod steps blocks get
-  // one class more (CIFAR-100 in 3 steps: 34, 33, 33 — protocols.md's uneven B34-Inc[33,33]).
+  // one class more (CIFAR-100 in 3 steps: 34, 33, 33 — docs/protocols.md's uneven B34-Inc[33,33]).
   const small = Math.floor(order.length / steps);
   const larger = order.length % steps;
   const blocks: number[][] = [];
@@ -154,7 +144,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   // Cheap validation first: a typo fails in milliseconds.
   const method = checkMethod(opts.method);
   const options = resolveCompatOptions(opts.methodOptions ?? {});
-  if (!Number.isInteger(opts.seed)) throw new UserError(`--seed expects an integer, got ${opts.seed}`);
+  resolveOptions(COMPAT_RUN_OPTIONS, { steps: opts.steps, seed: opts.seed, order: opts.order }, 'cl compat');
   const scenario: CompatScenario =
     typeof opts.scenario === 'string'
       ? isDatasetSpec(opts.scenario)
@@ -169,7 +159,7 @@ async function prepare(opts: CompatRunOptions, emit: Emit): Promise<Prepared> {
   const f0 = performance.now();
   const features =
     opts.features ??
-    (await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec }, emit));
+    (await scenarioFeatures({ ...opts, dataset: scenario.dataset, backbone: backboneSpec, scenario }, emit));
   const featuresMs = performance.now() - f0;
   const { train, test } = features;
   if (train.dim !== test.dim) throw new Error(`train features have dim ${train.dim}, test features ${test.dim}`);
@@ -248,7 +238,7 @@ async function upgrade(p: Prepared, carry: Carry, t: number, emit: Emit): Promis
   const mine = embed(trained.model);
   carry.testEmbeddings.push(mine);
 
-  // Row t of C: φ_t queries against every gallery φ_j, j ≤ t (protocols §9).
+  // Row t of C: φ_t queries against every gallery φ_j, j ≤ t (docs/protocols.md "Compatibility (embedding upgrades)").
   const row: Record<CompatMetric, number>[] = [];
   let maxPairMs = 0;
   let skipped = 0;
@@ -328,47 +318,17 @@ async function upgrade(p: Prepared, carry: Carry, t: number, emit: Emit): Promis
 
 /** Run one compatibility experiment. Subscribing starts it; the stream ends with 'finished'. */
 export function compatExperiment(opts: CompatRunOptions): Observable<CompatEvent> {
-  return new Observable<CompatEvent>((out) => {
-    const emit: Emit = (e) => out.next(e);
-    let prepared: Prepared | null = null;
-    const sub = defer(() => prepare(opts, emit))
-      .pipe(
-        concatMap((p) => {
-          prepared = p;
-          const carry: Carry = { models: [], testEmbeddings: [] };
-          return range(1, p.record.steps).pipe(
-            concatMap((t) => defer(() => upgrade(p, carry, t, emit))),
-            reduce((_last, r) => r, p.record),
-            concatMap((r) =>
-              defer(() =>
-                p.store.update<CompatRecord>(r.id, (rec) => {
-                  rec.status = 'finished';
-                  rec.timings.totalMs = performance.now() - p.startedAt;
-                }),
-              ),
-            ),
-          );
-        }),
-      )
-      .subscribe({
-        next: (record) => emit({ type: 'finished', record }),
-        error: (err: unknown) => {
-          const p = prepared;
-          const message = err instanceof Error ? err.message : String(err);
-          const done = p
-            ? p.store.update(p.record.id, (r) => {
-                r.status = 'failed';
-                r.error = message;
-              })
-            : Promise.resolve();
-          done.then(
-            () => out.error(err),
-            () => out.error(err),
-          );
-        },
-        complete: () => out.complete(),
-      });
-    return () => sub.unsubscribe();
+  return drive<CompatEvent, Prepared, CompatRecord, CompatRecord>({
+    prepare: (emit) => prepare(opts, emit),
+    steps: (p, emit) => {
+      const carry: Carry = { models: [], testEmbeddings: [] };
+      return range(1, p.record.steps).pipe(concatMap((t) => defer(() => upgrade(p, carry, t, emit))));
+    },
+    finish: (p) =>
+      p.store.update<CompatRecord>(p.record.id, (rec) => {
+        rec.status = 'finished';
+        rec.timings.totalMs = performance.now() - p.startedAt;
+      }),
   });
 }
 
@@ -381,13 +341,4 @@ export async function runCompat(opts: CompatRunOptions, onEvent: Emit = () => {}
     ),
   );
   return last.record;
-}
-
-/** Mark a run being torn down by a signal (Ctrl-C) as interrupted. */
-export async function markCompatInterrupted(storePath: string, id: string, why: string): Promise<void> {
-  const store = await openStore(storePath);
-  await store.update(id, (r) => {
-    r.status = 'interrupted';
-    r.error = why;
-  });
 }

@@ -1,11 +1,11 @@
 /**
- * Training of one model version for the compatibility protocol (oca.md §2, §4, §5):
+ * Training of one model version for the compatibility protocol (docs/methods/compat.md):
  *   independent (and every version 1):  L = LS_ε(W·h, y)
  *   bct (Shen et al., arXiv 2003.11942): L = LS_ε(W·h, y) + α·LS_ε(h·Pᵀ, y)
- *   oca (Ricci et al., arXiv 2408.08793, §2.3): L = 5·LS_ε(W·(Q·h + b), y) + 10·LS_ε(ĥ_bct·Pᵀ, y) + 5·L_cos
+ *   oca (Ricci et al., arXiv 2408.08793; docs/methods/compat.md "Loss"): L = 5·LS_ε(W·(Q·h + b), y) + 10·LS_ε(ĥ_bct·Pᵀ, y) + 5·L_cos
  * plus the coupled L2 decay (wd/2)·Σθ² on every trained parameter (X included), Adam, warm-up + cosine.
  * P holds the previous version's class means of its unit-norm embeddings over this version's
- * training set, NOT re-normalised, computed once before training (oca.md §2.1).
+ * training set, NOT re-normalised, computed once before training (docs/methods/compat.md "Prototypes").
  */
 import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
@@ -23,7 +23,7 @@ import { OrthoLayer } from './ortho.js';
 /** Which loss a version trains with. */
 export type TrainRole = 'plain' | 'bct' | 'oca';
 
-/** Warn when max|QᵀQ − I| exceeds this (oca.md §4). */
+/** Warn when max|QᵀQ − I| exceeds this (docs/methods/compat.md "The orthogonal layer"). */
 export const ORTHO_WARN = 1e-4;
 
 export interface TrainVersionInput {
@@ -67,7 +67,7 @@ export function labelRows(y: Int32Array, classes: number[]): Int32Array {
   });
 }
 
-/** Per-class means (in `classes` order) of unit-norm rows, NOT re-normalised (oca.md §2.1). */
+/** Per-class means (in `classes` order) of unit-norm rows, NOT re-normalised (docs/methods/compat.md "Prototypes"). */
 export function classMeans(emb: Float32Array, rows: Int32Array, numClasses: number, dim: number): Float32Array {
   const sums = new Float64Array(numClasses * dim);
   const counts = new Float64Array(numClasses);
@@ -94,7 +94,7 @@ export async function trainVersion(input: TrainVersionInput): Promise<TrainedVer
   const C = classes.length;
   const rows = labelRows(train.y, classes);
 
-  // Frozen prototypes P, computed once before training (oca.md §2.1).
+  // Frozen prototypes P, computed once before training (docs/methods/compat.md "Prototypes").
   const prev = role === 'plain' ? null : input.previous;
   const prototypes = prev ? classMeans(prev.embed(train.x, train.count), rows, C, prev.dim) : null;
   const dOld = prev ? prev.dim : 0;
@@ -113,12 +113,12 @@ export async function trainVersion(input: TrainVersionInput): Promise<TrainedVer
   const loss = (batch: Record<string, tf.Tensor>): tf.Scalar => {
     const bx = batch.x as tf.Tensor2D;
     const by = batch.y as tf.Tensor1D;
-    const h = head.embedTensor(bx); // h_new, unit norm (§2.2 steps 1–2)
+    const h = head.embedTensor(bx); // h_new, unit norm (docs/methods/compat.md "Forward pass")
     let total: tf.Scalar;
     if (role === 'oca') {
-      const hPerp = (ortho as OrthoLayer).apply(h); // Q·h + b (§2.2 step 4)
+      const hPerp = (ortho as OrthoLayer).apply(h); // Q·h + b
       const ce = labelSmoothedCE(matMulT(hPerp, w), by, eps);
-      const hBct = l2Normalize(tf.slice(h, [0, 0], [-1, dOld])); // ĥ_bct (§2.2 step 3, §2.3)
+      const hBct = l2Normalize(tf.slice(h, [0, 0], [-1, dOld])); // ĥ_bct
       const infl = labelSmoothedCE(prototypeLogits(hBct, p as tf.Tensor2D), by, eps);
       const cos = prototypeCosineLoss(hBct, p as tf.Tensor2D, by);
       total = tf.addN([tf.mul(ce, o.lossCe), tf.mul(infl, o.lossInfl), tf.mul(cos, o.lossCos)]) as tf.Scalar;

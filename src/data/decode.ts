@@ -26,6 +26,8 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import { yieldPoint } from '../interrupt.js';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { datasetCacheDir } from '../paths.js';
 import type { FileImageSplit, ImageSplit, ResizeRule } from '../types.js';
 
@@ -180,20 +182,26 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
   const decodeChunk = async (start: number): Promise<DecodedChunk> => {
     const end = Math.min(split.count, start + chunkSize);
     const results: ({ data: Buffer; width: number; height: number } | null)[] = new Array(end - start).fill(null);
+    const bad: BadImage[] = [];
     let next = start;
     const worker = async (): Promise<void> => {
       while (next < end) {
+        await yieldPoint(); // a signal stops decoding here
+        if (next >= end) break;
         const i = next++;
         const f = split.files[i];
         try {
           results[i - start] = await decodeFile(sharp, f.path, t);
         } catch (e) {
           if (!split.skipBadImages) throw new UserError(`cannot decode image ${f.path}: ${reason(e)}`, BAD_HINT);
-          opts.onBad?.({ index: i, file: f.rel, error: reason(e) });
+          bad.push({ index: i, file: f.rel, error: reason(e) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, end - start) }, worker));
+    // Decodes finish in any order; report skipped files in listing order so records are reproducible.
+    bad.sort((a, b) => a.index - b.index);
+    for (const b of bad) opts.onBad?.(b);
     const kept: number[] = [];
     for (let i = start; i < end; i++) if (results[i - start]) kept.push(i);
     let height: number;
@@ -236,6 +244,10 @@ export async function* decodeChunks(split: FileImageSplit, t: DecodeTarget, opts
   }
 }
 
+const MEMO_TMP_SUFFIX = '.tmp';
+/** A memo temp whose owner cannot be checked (another host, an older cl) is a leftover after this. */
+const MEMO_TMP_STALE_MS = 60 * 60 * 1000;
+
 interface DigestMemo {
   root: string;
   /** rel path -> [size, mtimeMs, sha256]. */
@@ -270,6 +282,8 @@ export async function fileSplitDigest(split: FileImageSplit, cacheRoot?: string)
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < split.count) {
+      await yieldPoint(); // a signal stops hashing here
+      if (next >= split.count) break;
       const i = next++;
       const f = split.files[i];
       let st;
@@ -290,14 +304,22 @@ export async function fileSplitDigest(split: FileImageSplit, cacheRoot?: string)
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   if (changed) {
-    // Best effort: a memo that cannot be written only costs the hashing next time.
+    // Best effort: a memo that cannot be written only costs the hashing next time. The temp file is
+    // named after its owner (src/leftovers.ts): removed on the way out, or by the next writer once
+    // its owner is dead.
+    const memoDir = path.dirname(memoFile);
+    const tmp = path.join(memoDir, ownedTempName(path.basename(memoFile), MEMO_TMP_SUFFIX));
+    const release = trackTemp(tmp);
     try {
-      await fsp.mkdir(path.dirname(memoFile), { recursive: true });
-      const tmp = `${memoFile}.${process.pid}.tmp`;
+      await fsp.mkdir(memoDir, { recursive: true });
+      await sweepLeftovers(memoDir, { prefix: '', suffix: MEMO_TMP_SUFFIX, staleMs: MEMO_TMP_STALE_MS });
       await fsp.writeFile(tmp, JSON.stringify(memo));
       await fsp.rename(tmp, memoFile);
     } catch {
       // read-only cache
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    } finally {
+      release();
     }
   }
   const h = createHash('sha256');

@@ -1,7 +1,8 @@
 /**
  * Archive extraction into the dataset cache, made atomic: entries go into a fresh temporary folder
  * next to the target, a marker describing the source is written, and only then is the folder renamed
- * onto its final name. A killed extraction leaves a stray temp folder, never a target that looks valid.
+ * onto its final name. A killed extraction leaves a stray temp folder, never a target that looks
+ * valid; the next extraction removes it once its owner is gone (see removeStale).
  */
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { UserError } from '../errors.js';
+import { forgetTemp, ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 import { progressReporter } from './progress.js';
 
 /** Written into every committed cache folder: where its content came from and how it was checked. */
@@ -53,7 +55,10 @@ export async function extractToTemp(
 ): Promise<string> {
   await fs.mkdir(parent, { recursive: true });
   await removeStale(parent);
-  const tmp = await fs.mkdtemp(path.join(parent, '.extract-'));
+  // Named after its owner (host, pid): removed on exit, and by the next extraction once the owner is dead.
+  const tmp = path.join(parent, ownedTempName(EXTRACT_PREFIX));
+  trackTemp(tmp);
+  await fs.mkdir(tmp);
   const size = (await fs.stat(archive)).size;
   const reporter = progressReporter(opts.label ?? `Extracting ${path.basename(archive)}`, size, { quiet: opts.quiet, unit: 'B' });
   let done = 0;
@@ -93,14 +98,21 @@ export async function extractToTemp(
  */
 export async function removeDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  forgetTemp(dir);
 }
 
 const STALE_MS = 60 * 60 * 1000;
+const EXTRACT_PREFIX = '.extract';
 
-/** Removes temp folders of extractions killed more than an hour ago (a live one takes seconds). */
+/**
+ * Removes temp folders of extractions that died: at once when the owner named in the folder is
+ * gone from this host, else (another host, or an older cl's `.extract-XXXXXX`) an hour after it
+ * was last written (a live one takes seconds); and folders set aside by commitDir an hour ago.
+ */
 async function removeStale(parent: string): Promise<void> {
+  await sweepLeftovers(parent, { prefix: EXTRACT_PREFIX, staleMs: STALE_MS });
   for (const e of await fs.readdir(parent, { withFileTypes: true })) {
-    if (!e.isDirectory() || !(e.name.startsWith('.extract-') || e.name.includes('.old-'))) continue;
+    if (!e.isDirectory() || !e.name.includes('.old-')) continue;
     const p = path.join(parent, e.name);
     try {
       if (Date.now() - (await fs.stat(p)).mtimeMs > STALE_MS) await removeDir(p);

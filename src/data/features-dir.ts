@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { describeNonFinite, firstNonFinite } from '../finite.js';
 import type { Features } from '../types.js';
 import { Npz, readNpyFile, toFloat32Matrix, toLabels, type NpyAny } from './numpy.js';
 
@@ -162,20 +163,35 @@ export interface ExternalFeatures {
   checksum: string;
 }
 
+/**
+ * Every feature must be finite (NaN/Inf would silently wreck every learner): the first non-finite
+ * value and how many there are, naming the file.
+ */
+async function checkFinite(a: NpyAny, f: { x: Float32Array; rows: number; cols: number }, what: string): Promise<void> {
+  const bad = await firstNonFinite(f.x, f.cols);
+  if (!bad) return;
+  throw new UserError(
+    `${a.file}: ${what} holds ${describeNonFinite(bad, f.rows, f.cols, (r) => `row ${r}`)}${a.header.itemSize === 8 ? ' (float64 values beyond the float32 range count as infinite)' : ''}`,
+    'features must be finite numbers; check the extraction (np.isfinite(feats).all() must hold)',
+  );
+}
+
 /** Reads and validates a features path (see the module comment). */
-export function readExternalFeatures(p: string): ExternalFeatures {
+export async function readExternalFeatures(p: string): Promise<ExternalFeatures> {
   const loc = locateFeatures(p);
   const where = loc.kind === 'npz' ? loc.file : loc.dir;
   const o = open(loc);
   try {
-    const split = (s: 'train' | 'test'): { f: ReturnType<typeof toFloat32Matrix>; y: Int32Array } => {
-      const f = toFloat32Matrix(o.get(`${s}_features`), `${s}_features`);
+    const split = async (s: 'train' | 'test'): Promise<{ f: ReturnType<typeof toFloat32Matrix>; y: Int32Array }> => {
+      const a = o.get(`${s}_features`);
+      const f = toFloat32Matrix(a, `${s}_features`);
+      await checkFinite(a, f, `${s}_features`);
       const y = toLabels(o.get(`${s}_labels`), `${s}_labels`);
       if (y.length !== f.rows) throw new UserError(`${where}: ${s}_features has ${f.rows} rows but ${s}_labels has ${y.length} labels`, 'save one label per feature row, in the same order');
       return { f, y };
     };
-    const tr = split('train');
-    const te = split('test');
+    const tr = await split('train');
+    const te = await split('test');
     if (tr.f.cols !== te.f.cols) throw new UserError(`${where}: train_features have dim ${tr.f.cols} but test_features dim ${te.f.cols}`, 'extract both splits with the same model and output');
     const numClasses = checkLabels(tr.y, te.y, where);
     const files = o.files;

@@ -68,6 +68,11 @@ export function isDatasetId(id: string): boolean {
   return Object.prototype.hasOwnProperty.call(DATASETS, id);
 }
 
+/** The class count a dataset id declares before it is loaded, when the registry knows it (else undefined, e.g. for specs). */
+export function declaredClassCount(id: string): number | undefined {
+  return isDatasetId(id) ? DATASETS[id].numClasses : undefined;
+}
+
 /** Classes of a dataset id or spec, known before loading (specs list their folder or read their labels). */
 export function datasetClasses(id: string): { numClasses: number; classNames?: string[] } {
   const spec = parseDatasetSpec(id);

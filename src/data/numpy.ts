@@ -136,7 +136,7 @@ function storageIndex(a: NpyAny): (r: number, c: number) => number {
   return a.header.fortranOrder ? (r, c) => c * rows + r : (r, c) => r * cols + c;
 }
 
-/** A 2-D float array as row-major float32 `[rows, cols]`; every value must be finite. */
+/** A 2-D float array as row-major float32 `[rows, cols]` (finiteness is checked by the caller: src/finite.ts). */
 export function toFloat32Matrix(a: NpyAny, what: string): { x: Float32Array; rows: number; cols: number } {
   const h = a.header;
   if (h.shape.length !== 2) throw new UserError(`${a.file}: ${what} has shape (${h.shape.join(', ')}); it must be 2-D [samples, feature dim]`, 'save one row per sample, e.g. np.save(..., feats.reshape(len(feats), -1))');
@@ -149,12 +149,6 @@ export function toFloat32Matrix(a: NpyAny, what: string): { x: Float32Array; row
   const fast = h.kind === 'f' && h.itemSize === 4 && h.littleEndian && !h.fortranOrder && a.data.byteOffset % 4 === 0;
   if (fast) x.set(new Float32Array(a.data.buffer, a.data.byteOffset, rows * cols));
   else for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) x[r * cols + c] = get(at(r, c));
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i])) {
-      const r = Math.floor(i / cols);
-      throw new UserError(`${a.file}: ${what} row ${r}, column ${i - r * cols} is ${x[i]}${h.itemSize === 8 ? ' (or beyond float32 range)' : ''}`, 'features must be finite numbers; check the extraction');
-    }
-  }
   return { x, rows, cols };
 }
 

@@ -4,6 +4,7 @@
  * plain line about every 10 % (or every 10 s when the total is unknown) so logs stay readable.
  */
 import cliProgress from 'cli-progress';
+import { printable } from '../report/printable.js';
 
 export interface ProgressReporter {
   /** Report `done` units finished so far; `extra` is shown after the numbers (e.g. "loss 0.31"). */
@@ -41,7 +42,8 @@ export function formatAmount(n: number, unit?: string): string {
 
 const NOOP: ProgressReporter = { update: () => undefined, stop: () => undefined };
 
-export function progressReporter(label: string, total?: number, opts: ProgressOptions = {}): ProgressReporter {
+export function progressReporter(rawLabel: string, total?: number, opts: ProgressOptions = {}): ProgressReporter {
+  const label = printable(rawLabel); // may quote a file name from a model manifest or a URL
   if (opts.quiet) return NOOP;
   const stream = opts.stream ?? process.stderr;
   const known = total !== undefined && total > 0;

@@ -1,5 +1,5 @@
 /**
- * Evaluation after one increment (protocols.md §4 and §8): one row R[t][0..t] of the accuracy
+ * Evaluation after one increment (docs/protocols.md "The accuracy matrix", "Old and new accuracy"): one row R[t][0..t] of the accuracy
  * matrix, the sample-weighted A_t, old/new accuracy and the per-class counts that let every
  * aggregate (and any regrouping) be recomputed later.
  */

@@ -1,5 +1,5 @@
 /**
- * Compatibility matrix metrics (protocols.md §9). C[i][j] = M(φ^i on Q, φ^j on G) for j ≤ i
+ * Compatibility matrix metrics (docs/protocols.md "Compatibility (embedding upgrades)"). C[i][j] = M(φ^i on Q, φ^j on G) for j ≤ i
  * (rows: query model, columns: gallery model; diagonal: self-test). Cells above the diagonal are
  * never read. 0-based indices here.
  */

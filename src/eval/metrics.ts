@@ -1,6 +1,6 @@
 /**
- * Aggregates over the accuracy matrix R (protocols.md §5–§7). Pure functions; task indices are
- * 0-based here (R[t][i], i ≤ t), the formulas in protocols.md use t = 1..T. R may be the lower
+ * Aggregates over the accuracy matrix R (docs/protocols.md "Accuracy aggregates" to "Transfer"). Pure functions; task indices are
+ * 0-based here (R[t][i], i ≤ t), the formulas in docs/protocols.md use t = 1..T. R may be the lower
  * triangle only (row t has t + 1 entries); cells above the diagonal are never read.
  */
 import type { ForgettingDefinition, IncrementResult, RunSummary } from '../types.js';
@@ -20,7 +20,7 @@ function checkMatrix(R: AccuracyMatrix, T: number = R.length): void {
   }
 }
 
-/** Ā = (1/T) Σ_t A_t, first task included (iCaRL, PyCIL, PILOT; protocols §5). */
+/** Ā = (1/T) Σ_t A_t, first task included (iCaRL, PyCIL, PILOT; docs/protocols.md "Accuracy aggregates"). */
 export function averageIncrementalAccuracy(curve: number[]): number {
   if (curve.length === 0) throw new RangeError('averageIncrementalAccuracy: empty curve');
   return mean(curve);
@@ -32,7 +32,7 @@ export function aExcl1(curve: number[]): number | null {
 }
 
 /**
- * F_T (protocols §6) after task T (a count; default: all rows), mean over old tasks i < T of
+ * F_T (docs/protocols.md "Forgetting") after task T (a count; default: all rows), mean over old tasks i < T of
  *   max-prev: max_{t∈[i,T−1]} R[t][i] − R[T][i]   (Chaudhry et al., arXiv 1801.10112)
  *   max-all:  max_{t∈[i,T]}   R[t][i] − R[T][i]   (Mammoth, PyCIL)
  *   first:    R[i][i] − R[T][i]                   (Avalanche StreamForgetting)
@@ -57,7 +57,7 @@ export function forgetting(R: AccuracyMatrix, def: ForgettingDefinition, T: numb
   return mean(terms);
 }
 
-/** The forgetting curve: F after each task t = 1..T−1 (0-based), i.e. protocols' F_t for t = 2..T. */
+/** The forgetting curve: F after each task t = 1..T−1 (0-based), i.e. docs/protocols.md's F_t for t = 2..T. */
 export function forgettingCurve(R: AccuracyMatrix, def: ForgettingDefinition): number[] {
   checkMatrix(R);
   const curve: number[] = [];
@@ -122,7 +122,7 @@ export function accuracyMatrix(increments: IncrementResult[]): AccuracyMatrix {
 
 /**
  * Recompute an accuracy matrix for arbitrary class groups from the stored per-class counts
- * (protocols §4): cell [t][g] = 100 · Σ correct / Σ total over the classes of group g that are
+ * (docs/protocols.md "The accuracy matrix"): cell [t][g] = 100 · Σ correct / Σ total over the classes of group g that are
  * seen after increment t; null when none of them is seen yet.
  */
 export function regroupAccuracy(increments: IncrementResult[], groups: number[][]): (number | null)[][] {

@@ -1,5 +1,5 @@
 /**
- * Retrieval metric M of the compatibility protocol (protocols.md §9, as in z3n0e/OCA
+ * Retrieval metric M of the compatibility protocol (docs/protocols.md "Compatibility (embedding upgrades)", as in z3n0e/OCA
  * utils/eval_utils.py): cosine similarity of L2-normalised embeddings, truncated to the first
  * min(d_q, d_g) coordinates and renormalised (never zero-padded); the query's own id is removed
  * from its ranking; CMC top-k and mAP over the FULL ranked gallery (not mAP@R).
@@ -46,7 +46,7 @@ function checkSet(name: string, s: EmbeddingSet): number {
   return n;
 }
 
-/** L2-normalise rows, keep the first d coordinates, renormalise (protocols §9 step 1). Zero rows stay zero. */
+/** L2-normalise rows, keep the first d coordinates, renormalise (docs/protocols.md "Compatibility (embedding upgrades)"). Zero rows stay zero. */
 function prepare(x: tf.Tensor2D, d: number): tf.Tensor2D {
   const unit = (t: tf.Tensor2D): tf.Tensor2D => tf.div(t, tf.maximum(tf.norm(t, 'euclidean', 1, true), 1e-12));
   return unit(tf.slice(unit(x), [0, 0], [-1, d]));
@@ -151,7 +151,7 @@ export function rankQuery(
     ahead[p]++;
   }
 
-  // AP = (1/R) Σ_m precision@rank_m (protocols §9 step 5).
+  // AP = (1/R) Σ_m precision@rank_m (docs/protocols.md "Compatibility (embedding upgrades)").
   let nonRelevantAhead = 0;
   let sumPrecision = 0;
   let firstRank = 0;

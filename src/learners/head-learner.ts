@@ -1,52 +1,35 @@
 /**
- * The incremental head learner behind wa, replay, finetune and joint (they differ only in
- * memory, distillation, alignment and whether the head is retrained from scratch).
+ * The shared head learner on frozen features (docs/architecture.md "Learners"): a classifier head
+ * (linear or MLP, src/learners/head.ts) grown by the new classes of every task, trained by the
+ * shared mini-batch loop. The learner owns what every head method needs — the head, the class ↔ row
+ * map, the seeded random streams, the optional exemplar memory, the training call, the per-task
+ * record and the prediction plumbing — and a method file (wa.ts, replay.ts, lwf.ts, icarl.ts, ...)
+ * supplies its own equations through HeadHooks:
  *
- * Per task (wa.md §2): grow the head (or rebuild it, joint); train on new samples ∪ exemplars with
- * (1−λ)·CE + λ·KD against the previous aligned head; clip W ≥ 0 after every step if on; align
- * the new rows (γ); then select exemplars for the new classes. Exemplars are feature copies.
+ *   trainingSet  which samples the task trains on (new ones, + exemplars, everything seen)
+ *   targets      per-sample inputs taken from the head before it grows (teacher outputs)
+ *   objective    the mini-batch loss
+ *   afterTask    what happens after the last epoch, before evaluation (weight aligning)
+ *   predict      the headline decision rule (head logits, nearest mean of exemplars)
+ *   extraPredictions, summary   secondary rules and record fields
+ *
+ * Per task: prepare the samples (checks, optional L2 normalisation); fork the task's random
+ * streams (init, shuffle, memory); compute the targets; grow the head (or rebuild it); train;
+ * record row norms; afterTask; then herd exemplars for the new classes when there is a memory.
  */
 import { tf } from '../tf.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import type { Experience, Features, LearnContext, Learner } from '../types.js';
 import { ClassifierHead } from './head.js';
-import type { HeadSettings, TrainSettings } from './head-options.js';
+import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings, type HeadSettings, type TrainSettings } from './head-options.js';
+import { defineMethod, type MethodContext, type MethodDef } from './method.js';
+import type { OptionValues } from '../options.js';
 import { ExemplarMemory, type MemoryConfig } from '../train/memory.js';
-import { crossEntropy, distillation, softTargets } from '../train/losses.js';
 import { createOptimizer } from '../train/optimizers.js';
 import { makeSchedule } from '../train/schedule.js';
-import { fit, hostRows, type FitInput } from '../train/loop.js';
+import { fit, hostRows, type FitInput, type HostRows } from '../train/loop.js';
 import { l2NormalizeRows } from '../train/herding.js';
-
-export type EvalMode = 'cnn' | 'nme' | 'both';
-export const EVAL_MODES: EvalMode[] = ['cnn', 'nme', 'both'];
-
-export interface KdSettings {
-  temperature: number;
-  /** 'ratio' = n / (n + m) (wa.md §2 step 3), or a fixed weight in [0, 1]. */
-  lambda: 'ratio' | number;
-  /** Distil from the aligned previous head (correct) or its pre-alignment logits (pitfall demo). */
-  teacher: 'aligned' | 'raw';
-}
-
-export interface HeadLearnerConfig {
-  name: string;
-  seed: number;
-  dim: number;
-  train: TrainSettings;
-  head: HeadSettings;
-  /** null: no exemplar memory. */
-  memory: MemoryConfig | null;
-  /** null: no distillation. */
-  kd: KdSettings | null;
-  align: boolean;
-  /** Retrain a fresh head on all data seen so far at every task (keeps every feature). */
-  joint: boolean;
-  eval: EvalMode;
-  /** Options in force, echoed by options(). */
-  options: Record<string, unknown>;
-}
 
 /** What happened in one task, for stateSummary(). */
 export interface TaskRecord {
@@ -54,8 +37,9 @@ export interface TaskRecord {
   classes: number[];
   trainSamples: number;
   exemplarsUsed: number;
+  /** Weight of the distillation term (wa, lwf); null without one. */
   lambda: number | null;
-  /** γ of this task; null when nothing was aligned (first task, align off, joint). */
+  /** γ of this task; null when nothing was aligned (first task, no aligning, joint). */
   gamma: number | null;
   meanOldNorm: number | null;
   meanNewNormBefore: number | null;
@@ -64,23 +48,115 @@ export interface TaskRecord {
   epochs: number;
 }
 
+/** The task in progress, as the hooks see it. */
+export interface HeadTask {
+  exp: Experience;
+  /** The new task's samples, prepared (L2-normalised under --normalize). */
+  data: Features;
+  /** Classes known before this task: head rows 0..n-1. */
+  n: number;
+  /** New classes: head rows n..n+m-1. */
+  m: number;
+  /** The head: before targets() it holds the n old rows, from objective() on all n + m. */
+  head: ClassifierHead;
+  /** This task's record; hooks fill the fields of their method (lambda, gamma, exemplarsUsed, ...). */
+  record: TaskRecord;
+  learner: HeadLearner;
+}
+
+/** A mini-batch: x [B, D] features, y [B] head rows (int32), and every target by name. */
+export type Batch = Record<string, tf.Tensor>;
+
+export interface HeadHooks {
+  /** The samples this task trains on (default: the new task's samples). */
+  trainingSet?(t: HeadTask): Features;
+  /** Per-sample inputs from the head as it stands before it grows (e.g. teacher soft targets), by batch name. */
+  targets?(t: HeadTask, train: Features): Record<string, HostRows>;
+  /** The mini-batch loss. */
+  objective(b: Batch, t: HeadTask): tf.Scalar;
+  /** After the last epoch, before evaluation and before the exemplars of the new classes are chosen. */
+  afterTask?(t: HeadTask): void;
+  /** The headline prediction (default: argmax of the head's logits). */
+  predict?(f: Features, learner: HeadLearner): Int32Array;
+  /** Secondary decision rules, scored and stored beside the headline. */
+  extraPredictions?(f: Features, learner: HeadLearner): Record<string, Int32Array>;
+  /** Extra fields of stateSummary(). */
+  summary?(learner: HeadLearner): Record<string, unknown>;
+}
+
+export interface HeadLearnerConfig {
+  name: string;
+  seed: number;
+  dim: number;
+  train: TrainSettings;
+  head: HeadSettings;
+  /** An exemplar memory of feature copies, herded after every task; null for none. */
+  memory: MemoryConfig | null;
+  /** Re-initialise the whole head at every task and train it as a first task (joint). */
+  rebuild?: boolean;
+  /** Options in force, echoed by options() into the run record. */
+  options: Record<string, unknown>;
+}
+
+/**
+ * The config of a head method from its resolved options (the training and head groups, echoed into
+ * the record), the method context, and its exemplar memory (null for none).
+ */
+export function headConfig(
+  name: string,
+  o: OptionValues<typeof TRAIN_OPTIONS> & OptionValues<typeof HEAD_OPTIONS>,
+  ctx: MethodContext,
+  memory: MemoryConfig | null,
+): HeadLearnerConfig {
+  return { name, seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory, options: { ...o } };
+}
+
+/** What a method on the head learner declares: a MethodDef whose learner is built from hooks. */
+export interface HeadMethodDef<S extends HeadOptionSpecs> extends Omit<MethodDef<S>, 'create' | 'seeded' | 'check'> {
+  /** Rules between options (as MethodDef.check). */
+  check?(o: NoInfer<OptionValues<S>>): void;
+  /** The exemplar memory, for the rehearsal methods. */
+  memory?(o: NoInfer<OptionValues<S>>): MemoryConfig;
+  /** Re-initialise the whole head at every task and train it as a first task (joint). */
+  rebuild?: boolean;
+  /** The method's equations (HeadHooks), from its resolved options and the run's context. */
+  hooks(o: NoInfer<OptionValues<S>>, ctx: MethodContext): HeadHooks;
+}
+
+/** The option groups every head method has. */
+type HeadOptionSpecs = typeof TRAIN_OPTIONS & typeof HEAD_OPTIONS;
+
+/** A method on the head learner (seeded): the learner is the head learner with the method's hooks. */
+export function defineHeadMethod<S extends HeadOptionSpecs>(def: HeadMethodDef<S>): MethodDef<S> {
+  const { memory, rebuild, hooks, ...rest } = def;
+  return defineMethod({
+    ...rest,
+    seeded: true,
+    create(o, ctx) {
+      const cfg = headConfig(def.name, o as OptionValues<HeadOptionSpecs>, ctx, memory ? memory(o) : null);
+      return new HeadLearner(rebuild ? { ...cfg, rebuild } : cfg, hooks(o, ctx));
+    },
+  });
+}
+
 const PREDICT_CHUNK = 4096;
 
 export class HeadLearner implements Learner {
   readonly name: string;
   private head: ClassifierHead | null = null;
-  private readonly memory: ExemplarMemory | null;
+  readonly memory: ExemplarMemory | null;
   private readonly rng: Rng;
   private readonly labelOfRow: number[] = [];
   private readonly rowOfLabel = new Map<number, number>();
   private readonly taskOfRow: number[] = [];
   private readonly records: TaskRecord[] = [];
-  /** joint only: every feature seen so far. */
-  private readonly seen: Features[] = [];
   private clipOn: boolean | null = null;
   private featureMin: number | null = null;
 
-  constructor(private readonly cfg: HeadLearnerConfig) {
+  constructor(
+    readonly cfg: HeadLearnerConfig,
+    private readonly hooks: HeadHooks,
+  ) {
     this.name = cfg.name;
     this.rng = new Rng(cfg.seed);
     this.memory = cfg.memory ? new ExemplarMemory(cfg.dim, cfg.memory) : null;
@@ -90,9 +166,14 @@ export class HeadLearner implements Learner {
     return this.labelOfRow.length;
   }
 
-  /** γ of every task so far (null where nothing was aligned). */
-  gammas(): Array<number | null> {
-    return this.records.map((r) => r.gamma);
+  /** The per-task records so far (read-only copies are in stateSummary). */
+  taskRecords(): readonly TaskRecord[] {
+    return this.records;
+  }
+
+  /** The task that introduced each head row. */
+  rowTasks(): readonly number[] {
+    return this.taskOfRow;
   }
 
   options(): Record<string, unknown> {
@@ -117,56 +198,49 @@ export class HeadLearner implements Learner {
       );
     }
     const head = this.head;
+    const t = this.cfg.train;
+    const record: TaskRecord = {
+      task: exp.index,
+      classes: [...exp.classes],
+      trainSamples: 0,
+      exemplarsUsed: 0,
+      lambda: null,
+      gamma: null,
+      meanOldNorm: null,
+      meanNewNormBefore: null,
+      meanNewNormAfter: null,
+      finalLoss: null,
+      epochs: t.epochs,
+    };
+    const task: HeadTask = { exp, data, n, m, head, record, learner: this };
 
-    // Training set: new samples ∪ exemplars (or everything seen, joint).
-    let trainSet: Features = data;
-    let exemplarsUsed = 0;
-    if (this.cfg.joint) {
-      this.seen.push(data);
-      trainSet = concatFeatures(this.seen, this.cfg.dim);
-    } else if (this.memory && this.memory.size > 0) {
-      const mem = this.memory.features();
-      exemplarsUsed = mem.count;
-      trainSet = concatFeatures([data, mem], this.cfg.dim);
-    }
+    const trainSet = this.hooks.trainingSet ? this.hooks.trainingSet(task) : data;
+    record.trainSamples = trainSet.count;
     for (const c of exp.classes) {
       this.rowOfLabel.set(c, this.labelOfRow.length);
       this.labelOfRow.push(c);
       this.taskOfRow.push(exp.index);
     }
-
-    const tensors: Record<string, FitInput> = {
+    const inputs: Record<string, FitInput> = {
       x: hostRows(trainSet.x, this.cfg.dim),
       y: hostRows(this.rowsOf(trainSet.y)),
+      ...this.hooks.targets?.(task, trainSet),
     };
-    // Teacher soft targets over the n old classes, from the head as it stands (aligned), once per task.
-    const kd = this.cfg.kd && n > 0 && !this.cfg.joint ? this.cfg.kd : null;
-    if (kd) tensors.q = hostRows(this.teacherTargets(trainSet, n, kd), n);
-    const lambda = kd ? (kd.lambda === 'ratio' ? n / (n + m) : kd.lambda) : 0;
 
-    if (this.cfg.joint) head.reset(this.numClasses, initRng);
+    if (this.cfg.rebuild) head.reset(this.numClasses, initRng);
     else head.grow(m, initRng);
 
-    const t = this.cfg.train;
-    const first = n === 0 || this.cfg.joint;
+    const first = n === 0 || this.cfg.rebuild === true;
     const optimizer = createOptimizer(head.variables(), {
       kind: t.optimizer,
       lr: t.lr,
       momentum: t.momentum,
       weightDecay: first ? t.weightDecayFirst : t.weightDecay,
     });
-    let finalLoss: number | null = null;
     try {
       const result = await fit({
-        data: tensors,
-        // Eq. of wa.md §2 step 3: L = (1 − λ)·CE + λ·KD.
-        loss: (b) => {
-          const logits = head.logits(b.x as tf.Tensor2D);
-          const ce = crossEntropy(logits, b.y as tf.Tensor1D);
-          if (!kd) return ce;
-          const kdl = distillation(logits, b.q as tf.Tensor2D, kd.temperature);
-          return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
-        },
+        data: inputs,
+        loss: (b) => this.hooks.objective(b, task),
         groups: [{ optimizer, schedule: makeSchedule(t.schedule, t.lr, t.epochs) }],
         epochs: t.epochs,
         batchSize: t.batchSize,
@@ -176,38 +250,21 @@ export class HeadLearner implements Learner {
         phase: this.name,
         afterStep: this.clipOn ? () => head.clip() : undefined,
       });
-      finalLoss = result.epochLosses.at(-1) ?? null;
+      record.finalLoss = result.epochLosses.at(-1) ?? null;
     } finally {
       optimizer.dispose();
     }
 
-    // Weight aligning after the last epoch, before evaluation (wa.md §2 step 5, pitfall 4).
-    const record: TaskRecord = {
-      task: exp.index,
-      classes: [...exp.classes],
-      trainSamples: trainSet.count,
-      exemplarsUsed,
-      lambda: kd ? lambda : null,
-      gamma: null,
-      meanOldNorm: null,
-      meanNewNormBefore: null,
-      meanNewNormAfter: null,
-      finalLoss,
-      epochs: t.epochs,
-    };
-    if (n > 0 && !this.cfg.joint) {
+    if (n > 0 && !this.cfg.rebuild) {
       const before = head.rowNorms();
       record.meanOldNorm = mean(before.subarray(0, n));
       record.meanNewNormBefore = mean(before.subarray(n));
-      if (this.cfg.align) {
-        record.gamma = head.align(n);
-        record.meanNewNormAfter = mean(head.rowNorms().subarray(n));
-      }
     }
+    this.hooks.afterTask?.(task);
     this.records.push(record);
 
     // Exemplars for the new classes (herding on normalised features; old classes: prefix cut).
-    this.memory?.update(exp.classes, data, memoryRng);
+    await this.memory?.update(exp.classes, data, memoryRng);
   }
 
   private prepare(exp: Experience): Features {
@@ -246,33 +303,25 @@ export class HeadLearner implements Learner {
     return out;
   }
 
-  /** q̂ = softmax(ô/T) of the current (previous-task) head over its n rows, for every row of f. */
-  private teacherTargets(f: Features, n: number, kd: KdSettings): Float32Array {
+  /**
+   * Outputs of the head as it stands (the previous task's model) over its first `n` rows for every
+   * sample of `f`, mapped by `map` (e.g. softmax(logits / T)); `rowScale` rescales rows as
+   * ClassifierHead.logits does. Computed once per task, in chunks, as a teacher's targets.
+   */
+  teacherOutputs(f: Features, n: number, map: (logits: tf.Tensor2D) => tf.Tensor2D, rowScale?: Float32Array): Float32Array {
     const head = this.head;
     if (!head) throw new Error('no teacher head');
-    // 'raw': undo the previous task's alignment to show the pitfall of wa.md §7.2.
-    const scale = kd.teacher === 'raw' ? this.unalignScale(n) : undefined;
     const out = new Float32Array(f.count * n);
     for (let s = 0; s < f.count; s += PREDICT_CHUNK) {
       const e = Math.min(f.count, s + PREDICT_CHUNK);
       const q = tf.tidy(() => {
         const x = tf.tensor2d(f.x.subarray(s * f.dim, e * f.dim), [e - s, f.dim]);
-        return softTargets(head.logits(x, scale), kd.temperature);
+        return map(head.logits(x, rowScale));
       });
       out.set(q.dataSync(), s * n);
       q.dispose();
     }
     return out;
-  }
-
-  /** Per-row scale that undoes the last task's γ on its new rows (rows < k only). */
-  private unalignScale(k: number): Float32Array | undefined {
-    const last = this.records.at(-1);
-    if (!last || last.gamma === null) return undefined;
-    const scale = new Float32Array(k).fill(1);
-    const g = last.gamma;
-    for (let r = 0; r < k; r++) if (this.taskOfRow[r] === last.task) scale[r] = 1 / g;
-    return scale;
   }
 
   // ---------------------------------------------------------------- prediction
@@ -286,7 +335,8 @@ export class HeadLearner implements Learner {
     return tf.tensor2d(x, [e - s, f.dim]);
   }
 
-  private predictWith(f: Features, scores: (x: tf.Tensor2D) => tf.Tensor2D): Int32Array {
+  /** Labels of argmax_k scores(x)[k] for every row of f, in chunks. */
+  predictWith(f: Features, scores: (x: tf.Tensor2D) => tf.Tensor2D): Int32Array {
     const out = new Int32Array(f.count);
     for (let s = 0; s < f.count; s += PREDICT_CHUNK) {
       const e = Math.min(f.count, s + PREDICT_CHUNK);
@@ -298,22 +348,16 @@ export class HeadLearner implements Learner {
     return out;
   }
 
-  /** CNN prediction with the aligned head (WA's headline accuracy). */
-  predictCnn(f: Features): Int32Array {
+  /** Prediction by the head's logits (`rowScale` as in ClassifierHead.logits). */
+  predictCnn(f: Features, rowScale?: Float32Array): Int32Array {
     const head = this.requireHead();
-    return this.predictWith(f, (x) => head.logits(x));
-  }
-
-  /** CNN prediction with the last task's alignment undone (old-class accuracy before/after γ). */
-  predictUnaligned(f: Features): Int32Array {
-    const head = this.requireHead();
-    return this.predictWith(f, (x) => head.logits(x, this.unalignScale(this.numClasses)));
+    return this.predictWith(f, (x) => head.logits(x, rowScale));
   }
 
   /**
-   * Nearest mean of exemplars (iCaRL; PyCIL `_eval_nme`): class means of L2-normalised exemplar
-   * features, re-normalised; nearest by Euclidean distance to the normalised test feature, i.e.
-   * the largest cosine.
+   * Nearest mean of exemplars (iCaRL; PyCIL `_eval_nme`; docs/methods/icarl.md): class means of
+   * L2-normalised exemplar features, re-normalised; nearest by Euclidean distance to the
+   * normalised test feature, i.e. the largest cosine.
    */
   predictNme(f: Features): Int32Array {
     const means = this.exemplarMeans();
@@ -328,26 +372,22 @@ export class HeadLearner implements Learner {
   }
 
   predict(f: Features): Int32Array {
-    return this.cfg.eval === 'nme' ? this.predictNme(f) : this.predictCnn(f);
+    return this.hooks.predict ? this.hooks.predict(f, this) : this.predictCnn(f);
   }
 
-  /**
-   * The predictions other than the headline one, by name, for the evaluator to score beside
-   * predict(): 'nme' / 'cnn' (per the eval option) and 'unaligned' (when alignment is on).
-   */
   extraPredictions(f: Features): Record<string, Int32Array> {
-    const out: Record<string, Int32Array> = {};
-    const hasMemory = this.memory !== null && this.memory.size > 0;
-    if (this.cfg.eval === 'both' && hasMemory) out.nme = this.predictNme(f);
-    if (this.cfg.eval === 'nme') out.cnn = this.predictCnn(f);
-    if (this.cfg.align && this.records.at(-1)?.gamma != null) out.unaligned = this.predictUnaligned(f);
-    return out;
+    return this.hooks.extraPredictions?.(f, this) ?? {};
+  }
+
+  /** Whether the memory holds any exemplar. */
+  hasExemplars(): boolean {
+    return this.memory !== null && this.memory.size > 0;
   }
 
   private exemplarMeans(): tf.Tensor2D {
     const mem = this.memory;
     if (!mem || mem.size === 0) {
-      throw new UserError(`${this.name}: NME needs an exemplar memory`, 'use --eval cnn, or a memory > 0');
+      throw new UserError(`${this.name}: the nearest-mean-of-exemplars rule needs an exemplar memory`, 'use a memory > 0');
     }
     const K = this.numClasses;
     const d = this.cfg.dim;
@@ -394,7 +434,7 @@ export class HeadLearner implements Learner {
       clip: this.clipOn,
       clipSetting: this.cfg.head.clip,
       featureMin: this.featureMin,
-      gamma: this.gammas(),
+      gamma: this.records.map((r) => r.gamma),
       perTask: this.records.map((r) => ({ ...r })),
     };
     if (this.memory) {
@@ -406,8 +446,7 @@ export class HeadLearner implements Learner {
         perClass: this.memory.counts(),
       };
     }
-    if (this.cfg.joint) s.storedFeatures = this.seen.reduce((a, f) => a + f.count, 0);
-    return s;
+    return { ...s, ...this.hooks.summary?.(this) };
   }
 
   dispose(): void {
@@ -416,13 +455,15 @@ export class HeadLearner implements Learner {
   }
 }
 
-function mean(a: ArrayLike<number>): number {
+/** Arithmetic mean (NaN for none). */
+export function mean(a: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i];
   return a.length ? s / a.length : NaN;
 }
 
-function concatFeatures(parts: Features[], dim: number): Features {
+/** Rows of several feature blocks, one after the other. */
+export function concatFeatures(parts: Features[], dim: number): Features {
   const count = parts.reduce((a, p) => a + p.count, 0);
   const x = new Float32Array(count * dim);
   const y = new Int32Array(count);
@@ -433,4 +474,13 @@ function concatFeatures(parts: Features[], dim: number): Features {
     o += p.count;
   }
   return { x, y, count, dim };
+}
+
+/** Training set of the rehearsal methods: the new samples, then every exemplar in memory (counted in the record). */
+export function withExemplars(t: HeadTask): Features {
+  const mem = t.learner.memory;
+  if (!mem || mem.size === 0) return t.data;
+  const ex = mem.features();
+  t.record.exemplarsUsed = ex.count;
+  return concatFeatures([t.data, ex], t.data.dim);
 }

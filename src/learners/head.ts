@@ -1,5 +1,5 @@
 /**
- * A classifier head over frozen features, grown one task at a time (wa.md §4 "Trainable"):
+ * A classifier head over frozen features, grown one task at a time (docs/methods/wa.md "On frozen features"):
  *   linear: logits = x·Wᵀ (+ b)
  *   mlp:    logits = relu(x·W1 + b1)·Wᵀ (+ b)      hidden layer H, last layer bias-free by default
  * W holds one row per class in arrival order, so row norms, weight aligning and clipping act on
@@ -121,7 +121,7 @@ export class ClassifierHead {
   }
 
   /**
-   * Weight aligning (Zhao et al., arXiv 1911.07053, Eq. 6–7; wa.md §2 step 5):
+   * Weight aligning (Zhao et al., arXiv 1911.07053, Eq. 6–7; docs/methods/wa.md "Algorithm" step 5):
    * γ = mean_{k<n} ‖w_k‖ / mean_{k≥n} ‖w_k‖, then W_new ← γ·W_new. Old rows (×1) and the bias
    * are untouched. Returns γ (1 when there is nothing to align).
    */
@@ -138,7 +138,7 @@ export class ClassifierHead {
     return gamma;
   }
 
-  /** Weight clipping W ← max(W, 0) on the last layer (DER's WA baseline, wa.md §2 step 4). */
+  /** Weight clipping W ← max(W, 0) on the last layer (DER's WA baseline, docs/methods/wa.md "Algorithm" step 4). */
   clip(): void {
     const w = this.w;
     if (w) tf.tidy(() => w.assign(tf.relu(w)));
@@ -178,7 +178,7 @@ export class ClassifierHead {
   }
 }
 
-/** γ from row norms: mean of the first n over mean of the rest (wa.md §2 step 5). */
+/** γ from row norms: mean of the first n over mean of the rest (docs/methods/wa.md "Algorithm" step 5). */
 export function alignmentGamma(norms: ArrayLike<number>, numOld: number): number {
   let old = 0;
   let neu = 0;

@@ -1,12 +1,17 @@
 /**
- * The method registry: every MethodDef `cl` knows, lookup by name, and option resolution
- * (defaults filled in, CLI strings coerced, ranges and choices checked).
+ * The method registry: every MethodDef `cl` knows, lookup by name, and the one way to turn
+ * user-given options into a learner (docs/adding-a-method.md).
  */
 import { UserError } from '../errors.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { resolveOptions, type OptionSpecs, type OptionValues } from '../options.js';
+import type { Learner } from '../types.js';
+import { finetuneAdapterMethod } from './finetune-adapter.js';
 import { finetuneMethod } from './finetune.js';
+import { icarlMethod } from './icarl.js';
 import { jointMethod } from './joint.js';
-import { adapterFinetuneMethod, napaVqMethod } from './napa-vq.js';
+import { lwfMethod } from './lwf.js';
+import type { MethodContext, MethodDef } from './method.js';
+import { napaVqMethod } from './napa-vq.js';
 import { nmcMethod } from './nmc.js';
 import { replayMethod } from './replay.js';
 import { waMethod } from './wa.js';
@@ -17,8 +22,10 @@ export const METHODS: MethodDef[] = [
   finetuneMethod,
   replayMethod,
   jointMethod,
+  lwfMethod,
+  icarlMethod,
   napaVqMethod,
-  adapterFinetuneMethod,
+  finetuneAdapterMethod,
 ];
 
 export function getMethod(name: string): MethodDef {
@@ -29,78 +36,18 @@ export function getMethod(name: string): MethodDef {
   return def;
 }
 
-/** camelCase option name → its CLI flag (`batchSize` → `--batch-size`). */
-export function optionFlag(name: string): string {
-  return '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
-
-function camel(key: string): string {
-  return key.replace(/^--/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-function describeDef(o: OptionDef): string {
-  const values = o.choices ? o.choices.join('|') : o.type;
-  return `${optionFlag(o.name)} <${values}> (default ${String(o.default)})`;
-}
-
-function coerce(def: MethodDef, o: OptionDef, raw: unknown): number | boolean | string {
-  const where = `${def.name} option ${optionFlag(o.name)}`;
-  const fail = (expected: string): never => {
-    throw new UserError(`${where}: ${JSON.stringify(raw) ?? String(raw)} is not ${expected}`, `${o.help} — ${describeDef(o)}`);
-  };
-  let v: number | boolean | string;
-  switch (o.type) {
-    case 'boolean': {
-      if (typeof raw === 'boolean') v = raw;
-      else if (typeof raw === 'string' && /^(true|yes|on|1)$/i.test(raw.trim())) v = true;
-      else if (typeof raw === 'string' && /^(false|no|off|0)$/i.test(raw.trim())) v = false;
-      else return fail('a boolean (true or false)');
-      break;
-    }
-    case 'number':
-    case 'integer': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim()) : NaN;
-      if (!Number.isFinite(n)) return fail(o.type === 'integer' ? 'an integer' : 'a number');
-      if (o.type === 'integer' && !Number.isInteger(n)) return fail('an integer');
-      v = n;
-      break;
-    }
-    case 'string': {
-      if (typeof raw === 'string') v = raw;
-      else if (typeof raw === 'number' || typeof raw === 'boolean') v = String(raw);
-      else return fail('a string');
-      break;
-    }
-  }
-  if (typeof v === 'number') {
-    if (o.min !== undefined && v < o.min) return fail(`>= ${o.min}`);
-    if (o.max !== undefined && v > o.max) return fail(`<= ${o.max}`);
-  }
-  if (o.choices && !o.choices.includes(String(v))) return fail(`one of ${o.choices.join(', ')}`);
-  return v;
-}
-
 /**
- * Fill defaults and validate `given` (keys in camelCase or kebab-case, values typed or CLI strings;
- * undefined values count as not given). Unknown options are a UserError listing the valid ones.
+ * The method's options from user input (CLI strings, JSON values, typed values; camelCase or
+ * kebab-case keys): validated, completed with the defaults, and checked across options.
  */
-export function resolveMethodOptions(def: MethodDef, given: Record<string, unknown> = {}): MethodOptions {
-  const byName = new Map(def.options.map((o) => [o.name, o]));
-  const out: MethodOptions = {};
-  for (const [key, raw] of Object.entries(given)) {
-    if (raw === undefined) continue;
-    const name = camel(key);
-    const o = byName.get(name);
-    if (!o) {
-      const valid = def.options.map((d) => optionFlag(d.name));
-      throw new UserError(
-        `method ${def.name} has no option "${key}"`,
-        valid.length > 0 ? `valid options for ${def.name}: ${valid.join(', ')}` : `${def.name} takes no options`,
-      );
-    }
-    if (name in out) throw new UserError(`method ${def.name}: option ${optionFlag(name)} is given twice`, 'give it once');
-    out[name] = coerce(def, o, raw);
-  }
-  for (const o of def.options) if (!(o.name in out)) out[o.name] = o.default;
-  return out;
+export function resolveMethodOptions<S extends OptionSpecs>(def: MethodDef<S>, given: Record<string, unknown> = {}): OptionValues<S> {
+  const o = resolveOptions(def.options, given, def.name);
+  def.check?.(o);
+  return o;
+}
+
+/** A learner of a method (or its name) from user-given options, validated as `cl run` does. */
+export function createLearner(method: string | MethodDef, given: Record<string, unknown>, ctx: MethodContext): Learner {
+  const def = typeof method === 'string' ? getMethod(method) : method;
+  return def.create(resolveMethodOptions(def, given), ctx);
 }

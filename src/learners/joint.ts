@@ -1,35 +1,31 @@
 /**
- * Joint-training baseline (the upper bound): at every task a fresh head is trained from scratch,
- * with the first-task recipe (weightDecayFirst), on the features of ALL classes seen so far. It
- * necessarily keeps every past training feature, so it is not a continual learner.
- * Weight clipping is part of WA's recipe, so it is off here by default (--clip auto|true to match wa).
+ * Joint-training baseline, the upper bound (docs/methods/baselines.md): at every task a fresh head
+ * is trained from scratch, with the first-task recipe (weight-decay-first), on the features of ALL
+ * classes seen so far. It keeps every past training feature, so it is not a continual learner.
+ * Clipping belongs to WA's recipe, so it is off by default here (--clip auto|true to match wa).
  */
-import type { MethodDef, OptionDef } from './method.js';
-import { HEAD_OPTIONS, withDefaults, TRAIN_OPTIONS, headSettings, resolveOptions, trainSettings } from './head-options.js';
-import { HeadLearner } from './head-learner.js';
+import type { tf } from '../tf.js';
+import type { Features } from '../types.js';
+import { crossEntropy } from '../train/losses.js';
+import { UNCLIPPED_HEAD_OPTIONS } from './head-options.js';
+import { concatFeatures, defineHeadMethod } from './head-learner.js';
 
-export const JOINT_OPTIONS: OptionDef[] = [...TRAIN_OPTIONS, ...withDefaults(HEAD_OPTIONS, { clip: 'false' })];
-
-export const jointMethod: MethodDef = {
+export const jointMethod = defineHeadMethod({
   name: 'joint',
-  description:
-    'Joint-training upper bound: retrains the wa head from scratch on all data seen so far (keeps every past feature)',
-  seeded: true,
-  options: JOINT_OPTIONS,
-  create(given, ctx) {
-    const o = resolveOptions('joint', JOINT_OPTIONS, given);
-    return new HeadLearner({
-      name: 'joint',
-      seed: ctx.seed,
-      dim: ctx.dim,
-      train: trainSettings(o),
-      head: headSettings(o),
-      memory: null,
-      kd: null,
-      align: false,
-      joint: true,
-      eval: 'cnn',
-      options: { ...o },
-    });
+  description: 'Joint-training upper bound: retrains the wa head from scratch on all data seen so far (keeps every past feature)',
+  docs: 'docs/methods/baselines.md',
+  options: UNCLIPPED_HEAD_OPTIONS,
+  rebuild: true,
+  hooks() {
+    // Every feature seen so far: the training set of every task.
+    const seen: Features[] = [];
+    return {
+      trainingSet(t) {
+        seen.push(t.data);
+        return concatFeatures(seen, t.data.dim);
+      },
+      objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D),
+      summary: () => ({ storedFeatures: seen.reduce((a, f) => a + f.count, 0) }),
+    };
   },
-};
+});

@@ -1,7 +1,7 @@
 /**
- * NMC: nearest class mean over frozen features (methods/nmc.md).
+ * NMC: nearest class mean over frozen features (docs/methods/nmc.md).
  *   janson    — Janson et al., arXiv 2210.04428: L2-normalise each feature, average, do not
- *               re-normalise, predict argmin ‖ẑ − μ_c‖₂ (nmc.md §2).
+ *               re-normalise, predict argmin ‖ẑ − μ_c‖₂ (docs/methods/nmc.md "Algorithm").
  *   simplecil — Zhou et al., arXiv 2303.07338 (SimpleCIL): average raw features, predict
  *               argmax cos(z, p_c).
  *   custom    — any combination of normalize / metric / renormalizePrototypes.
@@ -12,7 +12,8 @@
 import { UserError } from '../errors.js';
 import { tf } from '../tf.js';
 import type { Experience, Features, Learner } from '../types.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
+import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
+import { defineMethod } from './method.js';
 
 export type NmcVariant = 'janson' | 'simplecil' | 'custom';
 export type NmcMetric = 'euclidean' | 'cosine';
@@ -29,7 +30,7 @@ export interface NmcConfig {
 
 type Preset = Pick<NmcConfig, 'normalize' | 'metric' | 'renormalizePrototypes'>;
 
-/** What the named variants fix (nmc.md §5). `custom` starts from janson's values for 'auto'. */
+/** What the named variants fix (docs/methods/nmc.md "Options"). `custom` starts from janson's values for 'auto'. */
 export const NMC_PRESETS: Readonly<Record<'janson' | 'simplecil', Preset>> = Object.freeze({
   janson: { normalize: true, metric: 'euclidean', renormalizePrototypes: false },
   simplecil: { normalize: false, metric: 'cosine', renormalizePrototypes: false },
@@ -39,10 +40,9 @@ const EPS = 1e-12;
 /** Rows per tfjs chunk in predict (bounds peak memory for large test sets). */
 export const PREDICT_CHUNK = 4096;
 
-export const nmcOptionDefs: OptionDef[] = [
-  {
-    name: 'variant',
-    type: 'string',
+export const NMC_OPTIONS = defineOptions({
+  variant: {
+    type: 'choice',
     default: 'janson',
     choices: ['janson', 'simplecil', 'custom'],
     help:
@@ -50,67 +50,51 @@ export const nmcOptionDefs: OptionDef[] = [
       'simplecil: raw-feature means, cosine (SimpleCIL); custom: set normalize/metric/renormalize-prototypes yourself. ' +
       'janson and simplecil fix those three options: a contradicting value is an error (use --variant custom)',
   },
-  {
-    name: 'normalize',
-    type: 'string',
+  normalize: {
+    type: 'choice',
     default: 'auto',
     choices: ['auto', 'true', 'false'],
     help: 'L2-normalise each feature before accumulating; auto = the variant preset (janson true, simplecil false, custom true)',
   },
-  {
-    name: 'metric',
-    type: 'string',
+  metric: {
+    type: 'choice',
     default: 'auto',
     choices: ['auto', 'euclidean', 'cosine'],
     help: 'decision rule; auto = the variant preset (janson euclidean, simplecil cosine, custom euclidean)',
   },
-  {
-    name: 'renormalizePrototypes',
+  renormalizePrototypes: {
     type: 'boolean',
     default: false,
     help: 'unit-norm prototypes before the Euclidean rule (then equal to cosine); only with --variant custom',
   },
-  {
-    name: 'accumulator',
-    type: 'string',
+  accumulator: {
+    type: 'choice',
     default: 'float64',
     choices: ['float64', 'kahan32'],
     help: 'per-class sum precision: float64 (bit-stable) or float32 with Kahan compensation',
   },
-];
+});
 
-function triState(v: unknown, name: string): boolean | 'auto' {
-  if (v === undefined || v === 'auto') return 'auto';
-  if (v === true || v === 'true') return true;
-  if (v === false || v === 'false') return false;
-  throw new UserError(`nmc option ${name}=${String(v)} is not auto, true or false`, `use --${name} auto|true|false`);
-}
+export type NmcOptions = OptionValues<typeof NMC_OPTIONS>;
 
 /**
- * Resolve method options into a consistent NmcConfig. Named variants fix normalize, metric and
- * renormalizePrototypes; an explicit contradicting value is a UserError pointing at --variant custom.
+ * The resolved configuration of given options (validated like every option, defaults filled). Named
+ * variants fix normalize, metric and renormalizePrototypes; an explicit contradicting value is a
+ * UserError pointing at --variant custom.
  */
-export function nmcConfig(options: Partial<MethodOptions> = {}): NmcConfig {
-  const variant = (options.variant ?? 'janson') as NmcVariant;
-  if (!['janson', 'simplecil', 'custom'].includes(variant)) {
-    throw new UserError(`nmc option variant=${String(variant)} is unknown`, 'use --variant janson, simplecil or custom');
-  }
-  const accumulator = (options.accumulator ?? 'float64') as NmcAccumulator;
-  if (accumulator !== 'float64' && accumulator !== 'kahan32') {
-    throw new UserError(`nmc option accumulator=${String(accumulator)} is unknown`, 'use --accumulator float64 or kahan32');
-  }
-  const normalize = triState(options.normalize, 'normalize');
-  const metric = (options.metric ?? 'auto') as NmcMetric | 'auto';
-  if (!['auto', 'euclidean', 'cosine'].includes(metric)) {
-    throw new UserError(`nmc option metric=${String(metric)} is unknown`, 'use --metric auto, euclidean or cosine');
-  }
-  const renorm = triState(options.renormalizePrototypes, 'renormalize-prototypes');
+export function nmcConfig(given: Record<string, unknown> = {}): NmcConfig {
+  return configOf(resolveOptions(NMC_OPTIONS, given, 'nmc'));
+}
+
+function configOf(o: NmcOptions): NmcConfig {
+  const { variant, accumulator } = o;
+  const normalize = o.normalize === 'auto' ? 'auto' : o.normalize === 'true';
   const preset = NMC_PRESETS[variant === 'custom' ? 'janson' : variant];
   if (variant !== 'custom') {
     const clash: string[] = [];
     if (normalize !== 'auto' && normalize !== preset.normalize) clash.push(`--normalize ${normalize}`);
-    if (metric !== 'auto' && metric !== preset.metric) clash.push(`--metric ${metric}`);
-    if (renorm !== 'auto' && renorm !== preset.renormalizePrototypes) clash.push(`--renormalize-prototypes ${renorm}`);
+    if (o.metric !== 'auto' && o.metric !== preset.metric) clash.push(`--metric ${o.metric}`);
+    if (o.renormalizePrototypes !== preset.renormalizePrototypes) clash.push(`--renormalize-prototypes ${o.renormalizePrototypes}`);
     if (clash.length > 0) {
       throw new UserError(
         `nmc: ${clash.join(' and ')} contradicts --variant ${variant} (normalize ${preset.normalize}, metric ${preset.metric}, ` +
@@ -122,8 +106,8 @@ export function nmcConfig(options: Partial<MethodOptions> = {}): NmcConfig {
   return {
     variant,
     normalize: normalize === 'auto' ? preset.normalize : normalize,
-    metric: metric === 'auto' ? preset.metric : metric,
-    renormalizePrototypes: renorm === 'auto' ? preset.renormalizePrototypes : renorm,
+    metric: o.metric === 'auto' ? preset.metric : o.metric,
+    renormalizePrototypes: o.renormalizePrototypes,
     accumulator,
   };
 }
@@ -164,12 +148,13 @@ export class NmcLearner implements Learner {
   private layer: { w: tf.Tensor2D; b: tf.Tensor1D | null; labels: Int32Array } | null = null;
   private scratch: Float64Array;
 
+  /** `config`: option values as a user gives them (validated here) or a resolved NmcConfig. */
   constructor(
-    config: Partial<MethodOptions> | NmcConfig,
+    config: Record<string, unknown> | NmcConfig,
     readonly dim: number,
   ) {
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`nmc: feature dimension must be a positive integer, got ${dim}`);
-    this.config = nmcConfig(config as Partial<MethodOptions>);
+    this.config = nmcConfig({ ...config });
     this.scratch = new Float64Array(dim);
   }
 
@@ -199,7 +184,7 @@ export class NmcLearner implements Learner {
   }
 
   /**
-   * Task-free update (nmc.md §2 "Task-free"): S_y += ẑ (or z), N_y += 1 for every row. New labels
+   * Task-free update (docs/methods/nmc.md "Idea"): S_y += ẑ (or z), N_y += 1 for every row. New labels
    * take rows in order of first appearance. Marks the dense layer for rebuild.
    */
   learnBatch(features: Features): void {
@@ -269,7 +254,7 @@ export class NmcLearner implements Learner {
   }
 
   /**
-   * Dense layer (nmc.md §2 "Batched inference"): Euclidean rule as argmax_c (2·ẑ·μ_c − ‖μ_c‖²),
+   * Dense layer (docs/methods/nmc.md "Prediction as a dense layer"): Euclidean rule as argmax_c (2·ẑ·μ_c − ‖μ_c‖²),
    * cosine as argmax_c ẑ·p_c/‖p_c‖. W is D×K, columns in arrival order.
    */
   private buildLayer(): NonNullable<NmcLearner['layer']> {
@@ -401,15 +386,15 @@ export class NmcLearner implements Learner {
   }
 }
 
-export const nmcMethod: MethodDef = {
+export const nmcMethod = defineMethod({
   name: 'nmc',
   description: 'nearest class mean over frozen features (Janson et al. / SimpleCIL); no training, task-free',
   citation:
     'Janson et al., A Simple Baseline that Questions the Use of Pretrained-Models in Continual Learning, arXiv 2210.04428; ' +
     'Zhou et al., Revisiting Class-Incremental Learning with Pre-Trained Models, arXiv 2303.07338 (SimpleCIL)',
+  docs: 'docs/methods/nmc.md',
   seeded: false,
-  options: nmcOptionDefs,
-  create(options, ctx) {
-    return new NmcLearner(nmcConfig(options), ctx.dim);
-  },
-};
+  options: NMC_OPTIONS,
+  check: (o) => void configOf(o),
+  create: (o, ctx) => new NmcLearner(configOf(o), ctx.dim),
+});

@@ -1,34 +1,23 @@
 /**
- * Replay baseline: the same head and schedule as `wa`, cross-entropy on new samples ∪ herded
- * exemplars (same memory rules as wa); no distillation, no alignment. The gap to `wa` measures
- * what KD + weight aligning add.
- * Weight clipping is part of WA's recipe, so it is off here by default (--clip auto|true to match wa).
+ * Replay baseline (docs/methods/baselines.md): the wa head trained with plain cross-entropy on new
+ * samples ∪ herded exemplars (the same memory rules as wa); no distillation, no aligning. The gap
+ * to wa measures what KD + weight aligning add. Clipping belongs to WA's recipe, so it is off by
+ * default here (--clip auto|true to match wa).
  */
-import type { MethodDef, OptionDef } from './method.js';
-import { HEAD_OPTIONS, withDefaults, MEMORY_OPTIONS, TRAIN_OPTIONS, headSettings, memorySettings, resolveOptions, trainSettings } from './head-options.js';
-import { HeadLearner } from './head-learner.js';
+import { defineOptions } from '../options.js';
+import type { tf } from '../tf.js';
+import { crossEntropy } from '../train/losses.js';
+import { MEMORY_OPTIONS, memorySettings, UNCLIPPED_HEAD_OPTIONS } from './head-options.js';
+import { defineHeadMethod, withExemplars } from './head-learner.js';
 
-export const REPLAY_OPTIONS: OptionDef[] = [...TRAIN_OPTIONS, ...withDefaults(HEAD_OPTIONS, { clip: 'false' }), ...MEMORY_OPTIONS];
+export const REPLAY_OPTIONS = defineOptions({ ...UNCLIPPED_HEAD_OPTIONS, ...MEMORY_OPTIONS });
 
-export const replayMethod: MethodDef = {
+export const replayMethod = defineHeadMethod({
   name: 'replay',
   description: 'Exemplar replay baseline: the wa head trained on new samples + herded exemplars (no KD, no alignment)',
-  seeded: true,
+  docs: 'docs/methods/baselines.md',
   options: REPLAY_OPTIONS,
-  create(given, ctx) {
-    const o = resolveOptions('replay', REPLAY_OPTIONS, given);
-    return new HeadLearner({
-      name: 'replay',
-      seed: ctx.seed,
-      dim: ctx.dim,
-      train: trainSettings(o),
-      head: headSettings(o),
-      memory: memorySettings(o),
-      kd: null,
-      align: false,
-      joint: false,
-      eval: 'cnn',
-      options: { ...o },
-    });
-  },
-};
+  memory: memorySettings,
+  // Cross-entropy over every seen class, on the new samples and the exemplars.
+  hooks: () => ({ trainingSet: withExemplars, objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D) }),
+});

@@ -1,84 +1,105 @@
 /**
  * Weight Aligning (Zhao et al., "Maintaining Discrimination and Fairness in Class Incremental
- * Learning", CVPR 2020, arXiv 1911.07053) on frozen features: a head trained with
- * (1−λ)·CE + λ·KD on new samples ∪ herded exemplars, new-class rows rescaled by
- * γ = mean old-row norm / mean new-row norm after every task. Spec: design/methods/wa.md.
+ * Learning", CVPR 2020, arXiv 1911.07053) on frozen features; docs/methods/wa.md.
+ *
+ * A head trained on new samples ∪ herded exemplars with L = (1−λ)·CE + λ·KD, λ = n / (n + m),
+ * KD from the previous (aligned) head at temperature T; W ← max(W, 0) after every step when
+ * clipping is on; after the last epoch the new rows are rescaled by
+ * γ = mean ‖w_old‖ / mean ‖w_new‖ (weight aligning), before evaluation.
  */
-import { UserError } from '../errors.js';
-import type { MethodDef, MethodOptions, OptionDef } from './method.js';
-import { HEAD_OPTIONS, MEMORY_OPTIONS, TRAIN_OPTIONS, headSettings, memorySettings, resolveOptions, trainSettings } from './head-options.js';
-import { EVAL_MODES, HeadLearner, type EvalMode, type KdSettings } from './head-learner.js';
+import { defineOptions } from '../options.js';
+import { tf } from '../tf.js';
+import { crossEntropy, distillation, softTargets } from '../train/losses.js';
+import { hostRows, type HostRows } from '../train/loop.js';
+import { HEAD_OPTIONS, MEMORY_OPTIONS, TRAIN_OPTIONS, memorySettings, checkNmeHasExemplars } from './head-options.js';
+import { defineHeadMethod, mean, withExemplars, type HeadLearner, type HeadTask } from './head-learner.js';
 
-export const WA_OPTIONS: OptionDef[] = [
+export const WA_OPTIONS = defineOptions({
   ...TRAIN_OPTIONS,
   ...HEAD_OPTIONS,
   ...MEMORY_OPTIONS,
-  { name: 'align', type: 'boolean', default: true, help: 'weight aligning after every task (false = KD + replay baseline)' },
-  { name: 'kd', type: 'boolean', default: true, help: 'knowledge distillation from the previous aligned head' },
-  { name: 'kdT', type: 'number', default: 2, min: 0, help: 'distillation temperature T' },
-  {
-    name: 'lambda',
-    type: 'string',
+  align: { type: 'boolean', default: true, help: 'weight aligning after every task (false = KD + replay baseline)' },
+  kd: { type: 'boolean', default: true, help: 'knowledge distillation from the previous aligned head' },
+  kdT: { type: 'number', default: 2, gt: 0, help: 'distillation temperature T' },
+  lambda: {
+    type: 'keyword-or-number',
+    keyword: 'ratio',
     default: 'ratio',
+    min: 0,
+    max: 1,
     help: 'KD weight: ratio (= old / all seen classes) or a fixed number in [0, 1]',
   },
-  {
-    name: 'teacher',
-    type: 'string',
+  teacher: {
+    type: 'choice',
     default: 'aligned',
     choices: ['aligned', 'raw'],
-    help: 'distil from the aligned previous head (correct) or its pre-alignment logits (pitfall demo)',
+    help: 'distil from the aligned previous head (correct) or its pre-alignment logits (to show the pitfall)',
   },
-  {
-    name: 'eval',
-    type: 'string',
+  eval: {
+    type: 'choice',
     default: 'both',
-    choices: EVAL_MODES,
-    help: 'cnn (aligned head, the headline), nme (nearest mean of exemplars) or both (headline cnn, nme as extra)',
+    choices: ['cnn', 'nme', 'both'],
+    help: 'cnn (aligned head, the headline), nme (nearest mean of exemplars) or both (headline cnn, nme beside it)',
   },
-];
+});
 
-export function parseLambda(v: unknown): 'ratio' | number {
-  if (v === 'ratio') return 'ratio';
-  const x = typeof v === 'number' ? v : Number(v);
-  if (typeof v === 'boolean' || !Number.isFinite(x) || x < 0 || x > 1) {
-    throw new UserError(`wa --lambda must be "ratio" or a number in [0, 1], got "${String(v)}"`, 'pass --lambda ratio or e.g. --lambda 0.5');
-  }
-  return x;
+/** Per-row scale that undoes the last task's γ on its new rows (rows < k only); undefined when nothing was aligned. */
+function unalignScale(learner: HeadLearner, k: number): Float32Array | undefined {
+  const last = learner.taskRecords().at(-1);
+  if (!last || last.gamma === null) return undefined;
+  const scale = new Float32Array(k).fill(1);
+  const rows = learner.rowTasks();
+  for (let r = 0; r < k; r++) if (rows[r] === last.task) scale[r] = 1 / last.gamma;
+  return scale;
 }
 
-export function createWaLearner(given: MethodOptions, ctx: { seed: number; dim: number }): HeadLearner {
-  const o = resolveOptions('wa', WA_OPTIONS, given);
-  if (!((o.kdT as number) > 0)) throw new UserError(`wa --kd-t must be positive, got ${String(o.kdT)}`, 'pass e.g. --kd-t 2');
-  const kd: KdSettings | null = o.kd
-    ? { temperature: o.kdT as number, lambda: parseLambda(o.lambda), teacher: o.teacher as 'aligned' | 'raw' }
-    : null;
-  const memory = memorySettings(o);
-  const evalMode = o.eval as EvalMode;
-  const memoryEmpty = memory.mode === 'fixed-total' ? memory.total === 0 : memory.perClass === 0;
-  if (evalMode === 'nme' && memoryEmpty) {
-    throw new UserError('wa --eval nme needs exemplars, but the memory is 0', 'use --eval cnn or a positive --memory');
-  }
-  return new HeadLearner({
-    name: 'wa',
-    seed: ctx.seed,
-    dim: ctx.dim,
-    train: trainSettings(o),
-    head: headSettings(o),
-    memory,
-    kd,
-    align: o.align as boolean,
-    joint: false,
-    eval: evalMode,
-    options: { ...o },
-  });
-}
-
-export const waMethod: MethodDef = {
+export const waMethod = defineHeadMethod({
   name: 'wa',
   description: 'Weight Aligning: head on frozen features, exemplars + KD, new-class rows rescaled to the old-row norm',
   citation: 'Zhao et al., Maintaining Discrimination and Fairness in Class Incremental Learning, CVPR 2020, arXiv 1911.07053',
-  seeded: true,
+  docs: 'docs/methods/wa.md',
   options: WA_OPTIONS,
-  create: (options, ctx) => createWaLearner(options, ctx),
-};
+  check: (o) => checkNmeHasExemplars('wa', o),
+  memory: memorySettings,
+  hooks(o) {
+    const T = o.kdT;
+    /** λ of a task with n old and m new classes. */
+    const lambdaOf = (t: HeadTask): number => (o.lambda === 'ratio' ? t.n / (t.n + t.m) : o.lambda);
+    return {
+      trainingSet: withExemplars,
+      // Teacher soft targets q̂ = softmax(ô / T) over the n old classes, from the head as it
+      // stands (aligned, or with the last alignment undone for --teacher raw), once per task.
+      targets(t, train): Record<string, HostRows> {
+        if (!o.kd || t.n === 0) return {};
+        t.record.lambda = lambdaOf(t);
+        const scale = o.teacher === 'raw' ? unalignScale(t.learner, t.n) : undefined;
+        return { q: hostRows(t.learner.teacherOutputs(train, t.n, (z) => softTargets(z, T), scale), t.n) };
+      },
+      // L = (1 − λ)·CE + λ·KD (docs/methods/wa.md "Algorithm" step 3).
+      objective(b, t) {
+        const logits = t.head.logits(b.x as tf.Tensor2D);
+        const ce = crossEntropy(logits, b.y as tf.Tensor1D);
+        if (!b.q) return ce;
+        const lambda = lambdaOf(t);
+        const kdl = distillation(logits, b.q as tf.Tensor2D, T);
+        return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
+      },
+      // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Algorithm" step 5, "Pitfalls").
+      afterTask(t) {
+        if (!o.align || t.n === 0) return;
+        t.record.gamma = t.head.align(t.n);
+        t.record.meanNewNormAfter = mean(t.head.rowNorms().subarray(t.n));
+      },
+      predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
+      // 'nme' or 'cnn' (the rule that is not the headline) and 'unaligned' (last alignment undone).
+      extraPredictions(f, l) {
+        const out: Record<string, Int32Array> = {};
+        if (o.eval === 'both' && l.hasExemplars()) out.nme = l.predictNme(f);
+        if (o.eval === 'nme') out.cnn = l.predictCnn(f);
+        const scale = o.align ? unalignScale(l, l.numClasses) : undefined;
+        if (scale) out.unaligned = l.predictCnn(f, scale);
+        return out;
+      },
+    };
+  },
+});

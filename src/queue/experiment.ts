@@ -15,7 +15,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { lastValueFrom, tap } from 'rxjs';
 import { findNamedBackbone } from '../backbones/named.js';
-import { parseRunCommand } from '../cli/run.js';
+import { parseRunArgs } from '../cli/run.js';
 import { isDatasetSpec } from '../data/spec.js';
 import { UserError } from '../errors.js';
 import { getMethod, resolveMethodOptions } from '../learners/index.js';
@@ -47,19 +47,21 @@ export async function configFromRunArgs(args: string[]): Promise<SubmittedRun> {
   if (local) {
     throw new UserError(`cl sweep --queue: ${local.split('=')[0]} is a worker's own setting, not part of a queued run`, 'give it to each `cl worker` (its --data-dir, --cache-dir, --offline); the results go to this --store');
   }
-  let o: RunOptions;
+  let o: RunOptions | null;
   try {
-    o = await parseRunCommand(['run', ...args]);
+    o = await parseRunArgs(['run', ...args]);
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new UserError(`cl sweep --queue: the run arguments "${args.join(' ')}" do not parse: ${e instanceof Error ? e.message : String(e)}`, 'see `cl run --help`');
   }
+  if (!o) throw new UserError(`cl sweep --queue: "${args.join(' ')}" is not a \`cl run\` command`, 'see `cl run --help`');
   if (isDatasetSpec(o.scenario)) throw pathDataset(o.scenario);
   const resolved = loadScenario(o.scenario, o.overrides ?? {});
   const scenario = readScenarioFile(resolved.file);
   if (isDatasetSpec(scenario.dataset)) throw pathDataset(scenario.dataset);
   const method = getMethod(o.method);
-  const options = resolveMethodOptions(method, o.methodOptions);
+  const options: RunConfig['options'] = {};
+  for (const [k, v] of Object.entries(resolveMethodOptions(method, o.methodOptions))) if (v !== undefined) options[k] = v;
   const backbone = o.backbone ?? scenario.backbone;
   if (!new RegExp(NAME_PATTERN).test(backbone)) {
     throw new UserError(

@@ -11,11 +11,16 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
+import { RUN_OPTIONS } from '../experiment-options.js';
+import { optionsSchema } from '../options.js';
 import { scenarioSchemaErrors, type ScenarioFile } from '../scenario/schema.js';
 import type { IncrementResult, RunRecord } from '../types.js';
 
 export const JOB_FORMAT = 'cl-run-job';
 export const JOB_VERSION = 1;
+
+/** A resolved method option value (src/options.ts: integers options may be lists). */
+export type OptionValue = string | number | boolean | number[];
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -26,7 +31,7 @@ export interface RunConfig {
   overrides: { base?: number; increment?: number | number[]; order?: string };
   method: string;
   /** Method options with every default filled in, so equal runs get equal ids. */
-  options: Record<string, string | number | boolean>;
+  options: Record<string, OptionValue>;
   seed: number;
   /** A backbone name the worker resolves (never a path or URL). */
   backbone: string;
@@ -52,7 +57,10 @@ export interface JobPayload {
 /** A name a worker resolves: letters, digits, ".", "_", "-" (no ":" or "/", so never a path or URL). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
-const optionValue = { anyOf: [{ type: 'string', maxLength: 200 }, { type: 'number' }, { type: 'boolean' }] };
+/** The split overrides of `cl run` (--base, --increment, --order), as declared there. */
+const SPLIT_OPTIONS = { base: RUN_OPTIONS.base, increment: RUN_OPTIONS.increment, order: RUN_OPTIONS.order };
+
+const optionValue = { anyOf: [{ type: 'string', maxLength: 200 }, { type: 'number' }, { type: 'boolean' }, { type: 'array', maxItems: 100000, items: { type: 'number' } }] };
 
 export const jobPayloadSchema = {
   type: 'object',
@@ -69,20 +77,8 @@ export const jobPayloadSchema = {
       properties: {
         // A dataset id only: image folders and features: files are paths on the submitter's machine.
         scenario: { type: 'object', required: ['dataset'], properties: { dataset: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } } },
-        overrides: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            base: { type: 'integer', minimum: 0, maximum: 100000 },
-            increment: {
-              anyOf: [
-                { type: 'integer', minimum: 1, maximum: 100000 },
-                { type: 'array', minItems: 1, maxItems: 100000, items: { type: 'integer', minimum: 1, maximum: 100000 } },
-              ],
-            },
-            order: { type: 'string', minLength: 1, maxLength: 200000, pattern: '^[A-Za-z0-9:,._ -]+$' },
-          },
-        },
+        // Seed and split overrides: the schema of `cl run`'s own option declarations (src/experiment-options.ts).
+        overrides: optionsSchema(SPLIT_OPTIONS),
         method: { type: 'string', pattern: NAME_PATTERN },
         options: {
           type: 'object',
@@ -90,7 +86,7 @@ export const jobPayloadSchema = {
           propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' },
           additionalProperties: optionValue,
         },
-        seed: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+        seed: (optionsSchema(RUN_OPTIONS).properties as Record<string, unknown>).seed,
         backbone: { type: 'string', pattern: NAME_PATTERN },
         backboneOptions: {
           type: 'object',

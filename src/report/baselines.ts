@@ -1,5 +1,5 @@
 /**
- * Published reference results (`baselines/*.json`, protocols.md §11): loading, validation and the
+ * Published reference results (`baselines/*.json`, docs/protocols.md "Published reference numbers"): loading, validation and the
  * rule that decides which of them are drawn beside a set of runs.
  *
  * Matching rule. A published entry is comparable with a run only when the run was made under the
@@ -7,7 +7,7 @@
  *   1. dataset:     entry.dataset === run.scenario.dataset
  *   2. split:       the same B{b}-Inc{i} split after canonicalisation (b0-inc10 ≡ B0-Inc10);
  *                   B0-Inc5 and B0-Inc10 are different settings even when one curve derives from the other
- *   3. class order: entry.order === run.scenario.order.id (numbers move with the order, protocols.md §2)
+ *   3. class order: entry.order === run.scenario.order.id (numbers move with the order, docs/protocols.md "Class orders")
  *   4. backbone:    run.backbone.id equals entry.backbone (the named backbone, e.g. "vit-b16-in21k")
  *                   or one of entry.backboneAliases (e.g. the ONNX export "Xenova/vit-base-patch16-224-in21k",
  *                   also when the run's id is "onnx:<alias>")
@@ -47,7 +47,7 @@ export interface BaselineEntry {
   /** One value for A_T / A_avg, one per task for A_t (percent). */
   values: number[];
   status: BaselineStatus;
-  /** The status exactly as in protocols.md §11. */
+  /** The status exactly as in docs/protocols.md "Published reference numbers". */
   statusNote: string;
 }
 

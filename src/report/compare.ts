@@ -12,6 +12,7 @@ import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labe
 import { plannedTasks, runSummary, wallMs } from './run-summary.js';
 import { formatDuration, formatStat, stat, type Stat } from './stats.js';
 import { renderTable } from './table.js';
+import { printableDeep } from './printable.js';
 
 export interface RunSelection {
   /** Run ids or unique id prefixes. */
@@ -151,7 +152,7 @@ export function groupRuns(runs: RunRecord[]): RunGroup[] {
   return entries.map(([id, g], i) => ({ key: g.key, id, label: names[i], runs: g.runs }));
 }
 
-/** One point of a mean curve; `task` is 1-based as in protocols.md. */
+/** One point of a mean curve; `task` is 1-based as in docs/protocols.md. */
 export interface CurvePoint {
   task: number;
   seenClasses: number;
@@ -287,7 +288,8 @@ export function accuracySeries(cmp: Comparison): ChartSeries[] {
 }
 
 /** Terminal rendering: the comparison table, its legend, published footnotes, and the two curve charts. */
-export function renderComparison(cmp: Comparison): string {
+export function renderComparison(raw: Comparison): string {
+  const cmp = printableDeep(raw);
   const def = cmp.forgettingDefinition;
   const head = ['group', 'runs', 'seeds', 'tasks', 'A_T %', 'Ā %', `F[${def}]`, 'BWT', 'wall time'];
   const rows = cmp.groups.map((g) => [

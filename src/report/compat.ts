@@ -1,6 +1,6 @@
 /**
  * Terminal rendering of compatibility records (kind 'compat'): `cl show` (renderCompat) and one
- * `cl ls` line (renderCompatListLine). Matrices follow protocols.md §9: row = query model,
+ * `cl ls` line (renderCompatListLine). Matrices follow docs/protocols.md "Compatibility (embedding upgrades)": row = query model,
  * column = gallery model; each off-diagonal cell is marked ✓ when C[i][j] > C[j][j] (strict,
  * against the gallery model's own self-test) and ✗ otherwise.
  */
@@ -8,6 +8,7 @@ import chalk from 'chalk';
 import { COMPAT_METRICS, METRIC_LABELS, type CompatMetric, type CompatRecord } from '../compat/record.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
+import { printable, printableDeep } from './printable.js';
 
 const kv = (k: string, v: string): string => `  ${chalk.dim(k.padEnd(9))} ${v}`;
 
@@ -112,7 +113,8 @@ function upgradeSummary(r: CompatRecord): string {
 }
 
 /** Everything `cl show <id>` prints about one compatibility run. */
-export function renderCompat(record: CompatRecord): string {
+export function renderCompat(raw: CompatRecord): string {
+  const record = printableDeep(raw);
   const parts = [header(record)];
   if (record.versions.length > 0) {
     parts.push(versionsTable(record));
@@ -121,7 +123,7 @@ export function renderCompat(record: CompatRecord): string {
     if (up) parts.push(up);
     parts.push(
       chalk.dim(
-        'C[i][j] = metric of φi queries against the φj gallery; ✓ = C[i][j] > C[j][j] (strict, protocols §9); ' +
+        'C[i][j] = metric of φi queries against the φj gallery; ✓ = C[i][j] > C[j][j] (strict, docs/protocols.md "Compatibility (embedding upgrades)"); ' +
           'AC = share of compatible pairs, AM = mean of the lower triangle; backfill = gallery re-embedded with the unconstrained new model.',
       ),
     );
@@ -131,7 +133,9 @@ export function renderCompat(record: CompatRecord): string {
 }
 
 /** One `cl ls` row for a compat record: id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
-export function renderCompatListLine(record: CompatRecord, status: string = record.status): string[] {
+export function renderCompatListLine(raw: CompatRecord, rawStatus: string = raw.status): string[] {
+  const record = printableDeep(raw);
+  const status = printable(rawStatus);
   const colour = status === 'finished' ? chalk.green : status === 'running' ? chalk.yellow : chalk.red;
   return [
     record.id.slice(0, 8),

@@ -3,7 +3,7 @@
  * vega's browser build and draws the pre-compiled vega specs of the three curve kinds (A_t, F_t,
  * per-task R[t][j]) as interactive SVG (tooltips; click a legend entry to highlight a series), next
  * to the comparison table, an accuracy-matrix heatmap per run and every run's configuration.
- * All text from records and baselines is HTML-escaped.
+ * All text from records and baselines is HTML-escaped, control characters shown as visible escapes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,9 +15,11 @@ import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labe
 import { compileSpec, panelSpecs, PANEL_TITLES, standaloneSpec } from './plot.js';
 import { runSummary } from './run-summary.js';
 import { formatDuration, formatNumber, formatStat } from './stats.js';
+import { printable, printableDeep } from './printable.js';
 
+/** HTML-escaped text, with control characters shown as visible escapes (see printable). */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return printable(s, { keepNewlines: true }).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
 /** JSON safe to place inside a <script> element. */
@@ -124,7 +126,8 @@ export interface HtmlOptions {
   generatedAt?: Date;
 }
 
-export function renderHtml(cmp: Comparison, opts: HtmlOptions = {}): string {
+export function renderHtml(raw: Comparison, opts: HtmlOptions = {}): string {
+  const cmp = printableDeep(raw);
   const title = opts.title ?? 'cl comparison report';
   const panels = panelSpecs(cmp, { interactive: true, panelWidth: 480 });
   const charts = [

@@ -16,6 +16,7 @@ import { UserError } from '../errors.js';
 import { baselineSeenClasses, type Baseline } from './baselines.js';
 import { publishedRows, type Comparison, type CurvePoint } from './compare.js';
 import { FORGETTING_LABELS } from './labels.js';
+import { printable, printableDeep } from './printable.js';
 
 export const PLOT_FONT = 'DejaVu Sans';
 const FONT_FILES = [
@@ -89,7 +90,9 @@ const CONFIG = {
 };
 
 /** The three panels as separate vega-lite view specs (no top-level config). */
-export function panelSpecs(cmp: Comparison, opts: PlotOptions = {}): { accuracy: Panel; forgetting: Panel; perTask: Panel } {
+export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy: Panel; forgetting: Panel; perTask: Panel } {
+  // Control characters in names are invalid in SVG (XML 1.0): shown as visible escapes instead.
+  const cmp = printableDeep(raw);
   const data = plotData(cmp);
   const width = opts.panelWidth ?? 420;
   const height = Math.round(width * 0.66);
@@ -213,7 +216,7 @@ export function comparisonSpec(cmp: Comparison, opts: PlotOptions = {}): TopLeve
   const p = panelSpecs(cmp, opts);
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: opts.title ?? 'Class-incremental learning: accuracy and forgetting', fontSize: 16 },
+    title: { text: printable(opts.title ?? 'Class-incremental learning: accuracy and forgetting'), fontSize: 16 },
     background: 'white',
     padding: 12,
     config: CONFIG,

@@ -1,6 +1,6 @@
 /**
  * Terminal renderings of runs: `cl show` (renderRun) and `cl ls` (renderRunList).
- * Tasks are printed 1..T as in protocols.md (the record stores 0-based indices).
+ * Tasks are printed 1..T as in docs/protocols.md (the record stores 0-based indices).
  * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
  */
 import chalk from 'chalk';
@@ -11,6 +11,7 @@ import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labe
 import { plannedTasks, runSummary, wallMs } from './run-summary.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
+import { printable, printableDeep } from './printable.js';
 
 const shortId = (id: string): string => id.slice(0, 8);
 
@@ -142,7 +143,8 @@ function summaryBlock(record: RunRecord): string {
 }
 
 /** Everything `cl show <id>` prints about one run. */
-export function renderRun(record: RunRecord): string {
+export function renderRun(raw: RunRecord): string {
+  const record = printableDeep(raw);
   const parts = [header(record)];
   if (record.increments.length > 0) {
     parts.push(matrix(record), perIncrement(record));
@@ -163,9 +165,10 @@ export interface RunListOptions {
 export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): string {
   if (records.length === 0) return 'no runs in the store\n';
   const statusOf = opts.statusOf ?? ((r: RunRecord) => r.status);
-  const rows = records.map((r) => {
+  const rows = records.map((raw) => {
+    const st = printable(statusOf(raw));
+    const r = printableDeep(raw);
     const s = runSummary(r);
-    const st = statusOf(r);
     const colour = st === 'finished' ? chalk.green : st === 'running' ? chalk.yellow : chalk.red;
     return [
       shortId(r.id),

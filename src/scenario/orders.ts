@@ -1,5 +1,5 @@
 /**
- * Class orders (protocols.md §2). Orders are data: the published orders ship as literal lists and
+ * Class orders (docs/protocols.md "Class orders"). Orders are data: the published orders ship as literal lists and
  * are never regenerated. A seeded order is a permutation from `cl`'s own Rng (src/rng.ts), labelled
  * `seed-<n>`; it is NOT NumPy's `np.random.permutation` for that seed.
  */
@@ -96,7 +96,7 @@ export type OrderSpec = string | number[] | { seed: number };
 const ORDER_HINT =
   'use icarl-1993, podnet-fixed, natural, seed:<n> (a seeded permutation), or a comma-separated list of every class id';
 
-/** Σ p·order[p]: the checksum quoted in protocols.md §2. */
+/** Σ p·order[p]: the checksum quoted in docs/protocols.md "Class orders". */
 export function orderChecksum(order: readonly number[]): number {
   let s = 0;
   for (let p = 0; p < order.length; p++) s += p * order[p];

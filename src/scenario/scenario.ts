@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { datasetClasses } from '../data/index.js';
+import { datasetClasses, declaredClassCount } from '../data/index.js';
 import { EXTERNAL_BACKBONE, isDatasetSpec, parseDatasetSpec } from '../data/spec.js';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../version.js';
@@ -28,6 +28,8 @@ export interface ResolvedScenario {
   /** Dataset id, or a dataset spec in canonical form (absolute path). */
   dataset: string;
   numClasses: number;
+  /** True when the scenario uses only classes 0..numClasses-1 of a dataset that has more ("subset": true). */
+  subset: boolean;
   /** Canonical split name after overrides, e.g. "B0-Inc10". */
   split: string;
   order: ClassOrder;
@@ -89,17 +91,53 @@ function lineColumn(text: string, pos: number): { line: number; column: number }
   return { line, column: pos - before.lastIndexOf('\n') };
 }
 
+/** Scenario files are a few hundred bytes; a class-order list of 100,000 classes stays under 1 MiB. */
+export const MAX_SCENARIO_BYTES = 4 * 1024 * 1024;
+/** Scenario files nest three levels deep ({ "order": { "seed": n } }); anything far deeper is not one. */
+export const MAX_SCENARIO_DEPTH = 32;
+
+/**
+ * Deepest nesting of arrays/objects in JSON text (brackets inside strings ignored), computed
+ * without recursion so a pathological file cannot exhaust the stack of whatever walks it next.
+ */
+export function jsonNestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 /** Read, parse and schema-check one scenario file. */
 export function readScenarioFile(file: string): ScenarioFile {
   let text: string;
   try {
+    // Only a regular file of sane size is read: `/dev/zero` or a FIFO would never end.
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new UserError(`scenario ${file} is not a regular file`, 'give the path to a scenario .json file, or a scenario name (see `cl scenarios`)');
+    if (st.size > MAX_SCENARIO_BYTES) {
+      throw new UserError(`scenario file ${file} is ${st.size} bytes, more than a scenario can be (${MAX_SCENARIO_BYTES})`, 'give the path to a scenario .json file, or a scenario name (see `cl scenarios`)');
+    }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(
       `cannot read scenario file ${file}${code ? ` (${code})` : ''}`,
-      code === 'ENOENT' ? 'check the path, or give a scenario name (see `cl ls scenarios`)' : 'check the file permissions',
+      code === 'ENOENT' ? 'check the path, or give a scenario name (see `cl scenarios`)' : 'check the file permissions',
     );
+  }
+  const depth = jsonNestingDepth(text);
+  if (depth > MAX_SCENARIO_DEPTH) {
+    throw new UserError(`scenario file ${file} nests ${depth} levels deep (a scenario has at most 3)`, 'required fields: name, description, dataset, numClasses, split (e.g. "B0-Inc10"), order, backbone; see the files listed by `cl scenarios`');
   }
   let data: unknown;
   try {
@@ -116,11 +154,38 @@ export function readScenarioFile(file: string): ScenarioFile {
   const problems = scenarioSchemaErrors(data);
   if (problems.length > 0) {
     throw new UserError(
-      `scenario file ${file} is invalid:\n  ${problems.join('\n  ')}`,
-      'required fields: name, description, dataset, numClasses, split (e.g. "B0-Inc10"), order, backbone; optional: notes',
+      `scenario file ${file} is invalid: ${problems.join('; ')}`,
+      'required fields: name, description, dataset, numClasses, split (e.g. "B0-Inc10"), order, backbone; optional: subset, notes',
     );
   }
-  return data as ScenarioFile;
+  const scenario = data as ScenarioFile;
+  // Against the dataset's declared class count where the registry knows it (before any order or
+  // task list is built); a dataset spec is checked against its own classes when the scenario is
+  // resolved (specDataset), and every dataset once more when loaded (scenarioFeatures).
+  const declared = declaredClassCount(scenario.dataset);
+  if (declared !== undefined) checkScenarioClasses(scenario, declared, file);
+  return scenario;
+}
+
+/**
+ * A scenario's class count against its dataset's: more classes than the dataset has is always an
+ * error; fewer only when the scenario says `"subset": true` (then it uses classes 0..numClasses-1).
+ * `datasetClasses` is the dataset's declared count (the registry's, or the loaded dataset's).
+ */
+export function checkScenarioClasses(s: { name: string; dataset: string; numClasses: number; subset?: boolean }, datasetClasses: number, file?: string): void {
+  const where = file ? `scenario file ${file}` : `scenario ${s.name}`;
+  if (s.numClasses > datasetClasses) {
+    throw new UserError(
+      `${where}: numClasses is ${s.numClasses} but dataset ${s.dataset} has ${datasetClasses} classes`,
+      `set "numClasses": ${datasetClasses} (see \`cl datasets\`)`,
+    );
+  }
+  if (s.numClasses < datasetClasses && s.subset !== true) {
+    throw new UserError(
+      `${where}: numClasses is ${s.numClasses} but dataset ${s.dataset} has ${datasetClasses} classes, so ${datasetClasses - s.numClasses} classes would be left out silently`,
+      `set "numClasses": ${datasetClasses}, or add "subset": true to run on classes 0..${s.numClasses - 1} only`,
+    );
+  }
 }
 
 function checkOverrides(o: ScenarioOverrides): void {
@@ -172,6 +237,7 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
     description: s.description,
     dataset,
     numClasses: s.numClasses,
+    subset: s.subset === true,
     split: formatSplit(spec),
     order,
     taskClasses: tasks,
@@ -182,16 +248,15 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
 }
 
 /**
- * A scenario file's dataset spec in canonical form (its path relative to the file's folder), checked
- * against the file's numClasses; dataset ids pass through.
+ * A scenario file's dataset spec in canonical form (its path relative to the file's folder), with the
+ * file's numClasses checked against the spec's own classes (checkScenarioClasses: more is an error,
+ * fewer only with "subset": true); dataset ids pass through.
  */
 function specDataset(s: ScenarioFile, file: string): string {
   const spec = parseDatasetSpec(s.dataset, path.dirname(file));
   if (!spec) return s.dataset;
   const { numClasses } = datasetClasses(spec.canonical);
-  if (numClasses !== s.numClasses) {
-    throw new UserError(`scenario file ${file}: /numClasses is ${s.numClasses} but ${spec.canonical} has ${numClasses} classes`, `set "numClasses": ${numClasses}`);
-  }
+  checkScenarioClasses({ ...s, dataset: spec.canonical }, numClasses, file);
   return spec.canonical;
 }
 
@@ -243,7 +308,7 @@ export function loadScenario(nameOrPath: string, overrides: ScenarioOverrides = 
   if (looksLikePath(nameOrPath)) {
     file = path.resolve(nameOrPath);
     if (!fs.existsSync(file)) {
-      throw new UserError(`scenario file ${file} does not exist`, 'check the path, or give the name of a scenario (see `cl ls scenarios`)');
+      throw new UserError(`scenario file ${file} does not exist`, 'check the path, or give the name of a scenario (see `cl scenarios`)');
     }
   } else {
     file = path.join(dir, `${nameOrPath}.json`);

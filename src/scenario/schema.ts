@@ -12,7 +12,12 @@ export interface ScenarioFile {
   /** Dataset id as in src/data ('cifar100', 'fashion-mnist', 'mnist-embedded', ...) or a dataset spec (imagefolder:<dir>, features:<path>). */
   dataset: string;
   numClasses: number;
-  /** `B{b}-Inc{i}` or `B{b}-Inc[a,b,...]` (protocols.md §1). */
+  /**
+   * True when numClasses is smaller than the dataset's class count on purpose: the scenario uses
+   * only classes 0..numClasses-1. Without it numClasses must equal the dataset's class count.
+   */
+  subset?: boolean;
+  /** `B{b}-Inc{i}` or `B{b}-Inc[a,b,...]` (docs/protocols.md "Scenario names"). */
   split: string;
   /** A named order ('icarl-1993', 'podnet-fixed', 'natural', 'seed:<n>'), a literal list, or {"seed": n}. */
   order: string | number[] | { seed: number };
@@ -20,6 +25,9 @@ export interface ScenarioFile {
   backbone: string;
   notes?: string | string[];
 }
+
+/** Upper bound of numClasses (ImageNet-21k has 21,841 classes); keeps a typo like 1e9 from allocating class tables. */
+export const MAX_CLASSES = 1_000_000;
 
 const ORDER_DESCRIPTION =
   'a named order ("icarl-1993", "podnet-fixed", "natural", "seed:<n>"), a list of every class id, or {"seed": <non-negative integer>}';
@@ -43,7 +51,17 @@ export const scenarioSchema = {
       pattern: '^([a-z0-9][a-z0-9-]*|(imagefolder|features):.+)$',
       description: 'a dataset id such as "cifar100", "fashion-mnist" or "mnist-embedded", or imagefolder:<dir> / features:<path> (relative to the scenario file)',
     },
-    numClasses: { type: 'integer', minimum: 2, description: 'the number of classes of the dataset' },
+    numClasses: {
+      type: 'integer',
+      minimum: 2,
+      maximum: MAX_CLASSES,
+      description: `the number of classes of the dataset (at most ${MAX_CLASSES}); fewer only with "subset": true`,
+    },
+    subset: {
+      type: 'boolean',
+      description:
+        'true: numClasses is smaller than the dataset\'s class count on purpose and the scenario uses only classes 0..numClasses-1 (the other classes\' samples are left out of training and evaluation); absent or false: numClasses must equal the dataset\'s class count',
+    },
     split: {
       type: 'string',
       pattern: '^[Bb]\\d+-[Ii]nc(\\d+|\\[\\s*\\d+(\\s*,\\s*\\d+)*\\s*\\])$',

@@ -1,5 +1,5 @@
 /**
- * `B{b}-Inc{i}` splits (protocols.md §1). B0-Inc{i}: every task, the first included, holds i classes.
+ * `B{b}-Inc{i}` splits (docs/protocols.md "Scenario names"). B0-Inc{i}: every task, the first included, holds i classes.
  * B{b}-Inc{i} with b > 0: the first task holds b classes, every later task i. Uneven increments are
  * an explicit list, `B50-Inc[17,17,16]`. A uniform increment that does not divide the remaining
  * classes is rejected (PyCIL silently appends a smaller remainder task; `cl` does not).

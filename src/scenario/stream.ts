@@ -1,7 +1,7 @@
 /**
  * The experience stream: one Experience per task of the split, each holding the training samples of
  * that task's classes in dataset order (a fixed within-class order, which makes NMC's sums
- * bit-identical under any split, protocols.md §10).
+ * bit-identical under any split, docs/protocols.md "Split invariance of NMC").
  *
  * Laziness / back-pressure. RxJS has no pull channel, so a downstream `concatMap` buffers whatever
  * the source pushes. The stream therefore emits cheap Experience shells (index, classes) and builds

@@ -2,16 +2,22 @@
  * Learner checkpoints of unfinished runs, so `cl resume` can restore the learner instead of
  * relearning every stored task. One file per run beside the results store
  * (`<store>.checkpoints/<run id>.json`), replaced atomically after every stored increment and
- * removed when the run finishes. A checkpoint is only a shortcut: resume checks that the restored
- * learner reproduces the last stored increment exactly, and replays the tasks when it does not.
+ * removed when the run finishes. Each carries a SHA-256 of its content, so a file changed after it
+ * was written (by hand, by a bad disk) is refused. Temp files of writers that died are removed by
+ * the next writer (leftovers.ts). A checkpoint is only a shortcut: resume (src/resume.ts) checks
+ * that the restored learner reproduces the last stored increment and its learner state exactly,
+ * and replays the tasks when it does not.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
-  version: 1;
+  version: 2;
+  /** SHA-256 (hex) of JSON.stringify({ run, task, method, state }). */
+  sha256: string;
   run: string;
   /** 0-based task after which the state was taken. */
   task: number;
@@ -23,19 +29,47 @@ export function checkpointPath(storePath: string, runId: string): string {
   return path.join(`${path.resolve(storePath)}.checkpoints`, `${runId}.json`);
 }
 
-/** Write (replace) the checkpoint of a run: temp file, fsync, rename. */
-export async function writeCheckpoint(storePath: string, ck: Omit<Checkpoint, 'format' | 'version'>): Promise<void> {
+type Content = Pick<Checkpoint, 'run' | 'task' | 'method' | 'state'>;
+
+/** The checksum of a checkpoint's content (what it claims about the run, and the learner state). */
+export function checkpointDigest(c: Content): string {
+  return createHash('sha256').update(JSON.stringify({ run: c.run, task: c.task, method: c.method, state: c.state })).digest('hex');
+}
+
+/** A temp file older than this without a live owner on this host is a leftover (writes take milliseconds). */
+const STALE_TMP_MS = 60 * 60 * 1000;
+const swept = new Set<string>();
+
+/** Once per process and folder: remove temp files of writers that died (see leftovers.ts). */
+async function sweepOnce(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
+}
+
+/** Write (replace) the checkpoint of a run: temp file (named after its owner), fsync, rename. */
+export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
+  const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(content), ...content };
   const file = checkpointPath(storePath, ck.run);
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
+  await sweepOnce(path.dirname(file));
+  const tmp = ownedTempName(file, '.tmp');
+  const release = trackTemp(tmp);
   try {
-    await fh.writeFile(JSON.stringify({ format: 'cl-checkpoint', version: 1, ...ck }));
-    await fh.sync();
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify(ck));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
   } finally {
-    await fh.close();
+    release();
   }
-  await fsp.rename(tmp, file);
 }
 
 /** The run's checkpoint, or null with the reason when there is none or it cannot be read. */
@@ -49,9 +83,10 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
   }
   try {
     const ck = JSON.parse(text) as Partial<Checkpoint>;
-    if (ck.format !== 'cl-checkpoint' || ck.version !== 1 || ck.run !== runId || !Number.isInteger(ck.task)) {
-      return { checkpoint: null, why: `${file} is not a checkpoint of this run` };
+    if (ck.format !== 'cl-checkpoint' || ck.version !== 2 || ck.run !== runId || !Number.isInteger(ck.task) || typeof ck.method !== 'string') {
+      return { checkpoint: null, why: `${file} is not a checkpoint of this run (format cl-checkpoint, version 2)` };
     }
+    if (ck.sha256 !== checkpointDigest(ck as Checkpoint)) return { checkpoint: null, why: `${file} does not match its checksum (changed after it was written)` };
     return { checkpoint: ck as Checkpoint, why: null };
   } catch {
     return { checkpoint: null, why: `${file} is not valid JSON` };
@@ -62,5 +97,6 @@ export async function readCheckpoint(storePath: string, runId: string): Promise<
 export async function removeCheckpoint(storePath: string, runId: string): Promise<void> {
   const file = checkpointPath(storePath, runId);
   await fsp.rm(file, { force: true });
+  await sweepOnce(path.dirname(file));
   await fsp.rmdir(path.dirname(file)).catch(() => undefined); // fails while other checkpoints remain
 }

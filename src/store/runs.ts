@@ -1,6 +1,6 @@
 /**
  * Run-record helpers on top of the store: a run record is written after every increment
- * (ARCHITECTURE "Results are precious"), so a crash loses at most the increment in flight.
+ * (docs/architecture.md "Results are precious"), so a crash loses at most the increment in flight.
  */
 import { UserError } from '../errors.js';
 import type { IncrementResult, RunRecord, RunSummary } from '../types.js';

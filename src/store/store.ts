@@ -1,5 +1,5 @@
 /**
- * The results store (ARCHITECTURE "Results are precious"): one JSON file (default results/db.json)
+ * The results store (docs/architecture.md "Results are precious"): one JSON file (default results/db.json)
  * read and written through lowdb's JSONFile adapter, whose steno writer replaces the file
  * atomically (write `.db.json.tmp`, then rename). Every read-modify-write holds an exclusive
  * inter-process lock (proper-lockfile: a `<store>.lock` directory, refreshed while held, taken

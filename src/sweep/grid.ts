@@ -4,6 +4,8 @@
  * option combination whatever --seeds says.
  */
 import { UserError } from '../errors.js';
+import { RUN_OPTIONS } from '../experiment-options.js';
+import { resolveOptions } from '../options.js';
 
 /** What the grid needs to know about a method (a subset of MethodDef). */
 export interface MethodInfo {
@@ -54,11 +56,10 @@ export function parseList(flag: string, value: string): string[] {
   return items;
 }
 
+/** `1,2,3` → [1, 2, 3]; every seed is checked as `cl run --seed` checks it (an integer in 0..2^32−1). */
 export function parseSeeds(value: string): number[] {
-  return parseList('--seeds', value).map((s) => {
-    if (!/^\d+$/.test(s)) throw new UserError(`--seeds: "${s}" is not a non-negative integer`, 'e.g. --seeds 1,2,3');
-    return Number(s);
-  });
+  const spec = { seeds: { ...RUN_OPTIONS.seed, help: 'comma-separated trainSeeds, each as cl run --seed takes it' } };
+  return parseList('--seeds', value).map((s) => resolveOptions(spec, { seeds: s }, 'cl sweep').seeds);
 }
 
 /** Repeated `--set name=v1,v2` flags → { name: [v1, v2] }. */

@@ -1,7 +1,7 @@
 /**
  * Exemplar selection orders on one class's feature rows (row-major Float32Array, count × dim).
  * Every function returns indices in selection order; a prefix of the order is the selection for a
- * smaller quota (wa.md §2 step 6, "trimmed in herding order").
+ * smaller quota (docs/methods/wa.md "Algorithm" step 6, "trimmed in herding order").
  */
 import type { Rng } from '../rng.js';
 

@@ -1,4 +1,4 @@
-/** Shared training machinery (ARCHITECTURE "train/"): batches, optimisers, schedules, losses, herding, memory, loop. */
+/** Shared training machinery (docs/architecture.md "Layout"): batches, optimisers, schedules, losses, herding, memory, loop. */
 export * from './batches.js';
 export * from './diverged.js';
 export * from './herding.js';

@@ -11,6 +11,7 @@
  * cpu backends and uploaded once and gathered with tf.gather on device backends (tensorflow,
  * webgl); inputs passed as tensors are always gathered with tf.gather.
  */
+import { yieldPoint } from '../interrupt.js';
 import { tf } from '../tf.js';
 import type { Rng } from '../rng.js';
 import type { LearnContext } from '../types.js';
@@ -142,6 +143,8 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
           lossSum.dispose();
           lossSum = next;
           steps++;
+          // Between mini-batches: lets a SIGINT/SIGTERM handler run (and stops here once it has).
+          await yieldPoint();
         }
       } catch (err) {
         lossSum.dispose();

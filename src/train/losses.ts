@@ -20,7 +20,7 @@ export function softTargets(teacherLogits: tf.Tensor2D, temperature: number): tf
 }
 
 /**
- * Knowledge distillation in the cross-entropy form of wa.md §2 step 3 (PyCIL `_KD_loss`):
+ * Knowledge distillation in the cross-entropy form of docs/methods/wa.md "Algorithm" step 3 (PyCIL `_KD_loss`):
  *   KD = mean_i Σ_{k<n} −q̂_ik · log_softmax(o_i[0:n] / T)_k,   n = teacherProbs.shape[1].
  * Only the first n student logits enter; no T² factor. Its gradient equals that of
  * KL(q̂ ‖ q) (they differ by the teacher entropy), so it is minimal where student = teacher.

@@ -1,5 +1,5 @@
 /**
- * Exemplar memory of feature copies (wa.md §2 step 6, §4; iCaRL, Rebuffi et al., arXiv 1611.07725).
+ * Exemplar memory of feature copies (docs/methods/wa.md "Algorithm" step 6 and "On frozen features"; iCaRL, Rebuffi et al., arXiv 1611.07725).
  * Each class keeps its rows in selection (herding) order; a smaller quota is a prefix cut, and
  * selection runs once per class, when the class first arrives.
  *   fixed-total: quota m_c = floor(M / K) over the K classes seen (≤ M rows in all)
@@ -8,6 +8,7 @@
 import type { Features } from '../types.js';
 import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
+import { yieldPoint } from '../interrupt.js';
 import { selectionOrder, type HerdingKind } from './herding.js';
 
 export type MemoryMode = 'fixed-total' | 'per-class';
@@ -55,9 +56,10 @@ export class ExemplarMemory {
 
   /**
    * After a task: trim the old classes to the new quota (prefix of their order) and select
-   * exemplars for each new class from its training rows.
+   * exemplars for each new class from its training rows. Async only to let the event loop run
+   * between classes (herding a class takes a while; see interrupt.ts).
    */
-  update(newClasses: number[], train: Features, rng: Rng): void {
+  async update(newClasses: number[], train: Features, rng: Rng): Promise<void> {
     const K = this.classes.length + newClasses.length;
     const q = this.quota(K);
     for (const c of this.classes) {
@@ -67,6 +69,7 @@ export class ExemplarMemory {
       }
     }
     for (const label of newClasses) {
+      await yieldPoint();
       if (this.classes.some((c) => c.label === label)) throw new Error(`class ${label} is already in the memory`);
       const idx: number[] = [];
       for (let i = 0; i < train.count; i++) if (train.y[i] === label) idx.push(i);

@@ -26,7 +26,7 @@ export function cosineSchedule(base: number, epochs: number, minLr = 0): LrSched
   return (epoch) => minLr + ((base - minLr) * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs)))) / 2;
 }
 
-/** Milestones at 50 % and 75 % of the epochs (cl's default step shape, wa.md §3). */
+/** Milestones at 50 % and 75 % of the epochs (cl's default step shape, docs/methods/wa.md "Hyperparameters"). */
 export function defaultMilestones(epochs: number): number[] {
   return [Math.floor(epochs * 0.5), Math.floor(epochs * 0.75)].filter((m) => m > 0);
 }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,8 @@ class FakeBackbone implements Backbone {
   readonly preprocessing = null;
   readonly preprocessingId = 'fake-pp';
   calls = 0;
+  /** Row and column set to `poison` in the output (e.g. NaN), when given. */
+  poison: { row: number; col: number; value: number } | null = null;
   constructor(readonly id = 'fake@1') {}
   describe(): Record<string, unknown> {
     return { kind: 'fake', note: 'test' };
@@ -55,6 +58,7 @@ class FakeBackbone implements Backbone {
       out[i * 5 + 4] = -s.images[i * per + 1];
       opts.onProgress?.(i + 1, s.count, 1000);
     }
+    if (this.poison) out[this.poison.row * 5 + this.poison.col] = this.poison.value;
     return out;
   }
   async dispose(): Promise<void> {}
@@ -210,5 +214,125 @@ describe('backbones/feature-cache', () => {
     expect(await fsp.readdir(featureCacheDir(root))).to.deep.equal([]);
     // Removed means re-extracted next time.
     expect((await extractFeatures(dataset(), 'train', bb, { cacheRoot: root, quiet: true })).cached).to.equal(false);
+  });
+
+  it('refuses non-finite features from a backbone with an error naming it, and caches nothing', async () => {
+    for (const value of [NaN, Infinity, -Infinity]) {
+      const bb = new FakeBackbone('fake@nan');
+      bb.poison = { row: 3, col: 2, value };
+      let err: unknown;
+      try {
+        await extractFeatures(dataset(), 'train', bb, { cacheRoot: root, quiet: true });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(value)).to.be.instanceOf(UserError);
+      const msg = (err as UserError).message;
+      expect(msg).to.include('fake@nan');
+      expect(msg).to.match(/non-finite/);
+      expect(msg).to.include('image 3');
+      expect(msg).to.include('toy/train');
+      expect(await listFeatureCache(root), String(value)).to.deep.equal([]);
+      // No temp dir left either.
+      const names = await fsp.readdir(featureCacheDir(root)).catch(() => [] as string[]);
+      expect(names, String(value)).to.deep.equal([]);
+    }
+  });
+
+  it('does not use an entry copied under another entry\'s id: reports the mismatch and rebuilds', async () => {
+    const ds = dataset();
+    const a = new FakeBackbone('fake@A');
+    const b = new FakeBackbone('fake@B');
+    const fa = await extractFeatures(ds, 'train', a, { cacheRoot: root, quiet: true });
+    const idB = featureCacheKey(ds, 'train', b).id;
+    const base = featureCacheDir(root);
+    await fsp.cp(path.join(base, fa.cacheId), path.join(base, idB), { recursive: true });
+    // Backbone B gives other values than A, so using A's entry would be visible in the features.
+    class Shifted extends FakeBackbone {
+      override async extract(s: ImageSplit, opts: ExtractOptions = {}): Promise<Float32Array> {
+        return (await super.extract(s, opts)).map((v) => v + 1);
+      }
+    }
+    const shifted = new Shifted('fake@B');
+    const reasons: string[] = [];
+    const res = await extractFeatures(ds, 'train', shifted, { cacheRoot: root, quiet: true, onRebuild: (why) => reasons.push(why) });
+    expect(res.cached).to.equal(false);
+    expect(shifted.calls).to.equal(1);
+    expect(res.features.x[0]).to.equal(Math.fround(fa.features.x[0] + 1));
+    expect(reasons).to.have.length(1);
+    expect(reasons[0]).to.include(fa.cacheId);
+    expect(reasons[0]).to.include('fake@A');
+    expect(res.rebuilt).to.equal(reasons[0]);
+    // The rebuilt entry is b's own and is now used.
+    const again = await extractFeatures(ds, 'train', shifted, { cacheRoot: root, quiet: true, onRebuild: (why) => reasons.push(why) });
+    expect(again.cached).to.equal(true);
+    expect(reasons).to.have.length(1);
+    const meta = JSON.parse(await fsp.readFile(path.join(base, idB, 'meta.json'), 'utf8'));
+    expect(meta.backbone.id).to.equal('fake@B');
+  });
+
+  it('checks the sidecar against the request: key, backbone id, dims, and content (even with matching checksums)', async () => {
+    const ds = dataset();
+    const bb = new FakeBackbone();
+    const { cacheId } = await extractFeatures(ds, 'train', bb, { cacheRoot: root, quiet: true });
+    const dir = path.join(featureCacheDir(root), cacheId);
+    const metaFile = path.join(dir, 'meta.json');
+    const pristine = await fsp.readFile(metaFile, 'utf8');
+    const featuresFile = path.join(dir, 'features.npy');
+    const pristineFeatures = await fsp.readFile(featuresFile);
+    type Meta = { key: string; dim: number; backbone: { id: string }; preprocessing: { id: string }; files: Record<string, { sha256: string }> };
+    const edits: [string, (m: Meta) => Promise<void> | void, RegExp][] = [
+      ['another key', (m) => void (m.key = 'f'.repeat(64)), /key/],
+      ['another backbone id', (m) => void (m.backbone.id = 'pixels'), /backbone pixels/],
+      ['another dim', (m) => void (m.dim = 4), /dim|shape/],
+      ['another preprocessing', (m) => void (m.preprocessing.id = 'other-pp'), /preprocessing/],
+      [
+        'a NaN with a recomputed checksum',
+        async (m) => {
+          const buf = Buffer.from(pristineFeatures);
+          buf.writeFloatLE(NaN, buf.length - 4);
+          await fsp.writeFile(featuresFile, buf);
+          m.files['features.npy'].sha256 = createHash('sha256').update(buf).digest('hex');
+        },
+        /non-finite/,
+      ],
+    ];
+    let calls = bb.calls;
+    for (const [what, edit, why] of edits) {
+      const meta = JSON.parse(pristine) as Meta;
+      await edit(meta);
+      await fsp.writeFile(metaFile, JSON.stringify(meta));
+      const reasons: string[] = [];
+      const res = await extractFeatures(ds, 'train', bb, { cacheRoot: root, quiet: true, onRebuild: (r) => reasons.push(r) });
+      expect(res.cached, what).to.equal(false);
+      expect(bb.calls, what).to.equal(++calls);
+      expect(reasons, what).to.have.length(1);
+      expect(reasons[0], what).to.match(why);
+      expect(Number.isFinite(res.features.x[res.features.x.length - 1]), what).to.equal(true);
+    }
+  });
+
+  it('says why whenever it rebuilds an entry (never silently)', async () => {
+    const ds = dataset();
+    const bb = new FakeBackbone();
+    const { cacheId } = await extractFeatures(ds, 'train', bb, { cacheRoot: root, quiet: true });
+    const dir = path.join(featureCacheDir(root), cacheId);
+    const cases: [string, () => Promise<void>, RegExp][] = [
+      ['meta.json missing', () => fsp.rm(path.join(dir, 'meta.json')), /meta\.json/],
+      ['features.npy truncated', () => fsp.truncate(path.join(dir, 'features.npy'), 200), /features\.npy/],
+      ['labels.npy missing', () => fsp.rm(path.join(dir, 'labels.npy')), /labels\.npy/],
+    ];
+    for (const [what, corrupt, why] of cases) {
+      await corrupt();
+      const reasons: string[] = [];
+      const res = await extractFeatures(ds, 'train', bb, { cacheRoot: root, quiet: true, onRebuild: (r) => reasons.push(r) });
+      expect(res.cached, what).to.equal(false);
+      expect(reasons, what).to.have.length(1);
+      expect(reasons[0], what).to.match(why);
+    }
+    // An entry that does not exist yet is a plain miss, not a rebuild.
+    const reasons: string[] = [];
+    await extractFeatures(ds, 'test', bb, { cacheRoot: root, quiet: true, onRebuild: (r) => reasons.push(r) });
+    expect(reasons).to.deep.equal([]);
   });
 });

@@ -57,3 +57,23 @@ export function tokensModel(c: number, h: number, w: number): Buffer {
     ),
   );
 }
+
+/**
+ * `op` (a unary ONNX operator such as Identity or Log) applied to an [N, 1, H, W] image, then
+ * flattened to features [N, H*W] named `outputName` (any string, e.g. one with escape sequences).
+ * Log of the ImageNet-normalised pixels (mostly negative) gives NaN and -Inf features.
+ */
+export function flatFeaturesModel(op: 'Identity' | 'Log', h: number, w: number, outputName = 'features'): Buffer {
+  return Buffer.from(
+    onnxModel(
+      graph([
+        pbBytes(1, onnxNode(op, ['x'], ['y'], `${op}_0`)),
+        pbBytes(1, onnxNode('Reshape', ['y', 'shape'], [outputName], 'Reshape_0')),
+        pbString(2, 'g'),
+        pbBytes(5, onnxTensor('shape', ONNX_INT64, [2], [0, -1])),
+        pbBytes(11, onnxValueInfo('x', ONNX_FLOAT, ['N', 1, h, w])),
+        pbBytes(12, onnxValueInfo(outputName, ONNX_FLOAT, ['N', h * w])),
+      ]),
+    ),
+  );
+}

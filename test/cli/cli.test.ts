@@ -96,9 +96,39 @@ describe('cl CLI (child process)', function () {
     expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--increment', '3', '--store', store], env), /increment|divide/i);
   });
 
-  it('rejects a method option that the method does not have', function () {
-    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--variant', 'bogus', '--store', store], env);
-    expectUserError(r, /variant/);
+  it('rejects a bad method option value, and an option the method does not have, before touching the store', function () {
+    const none = path.join(tmp, 'untouched.json');
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--variant', 'bogus', '--store', none], env), /nmc --variant must be one of janson, simplecil, custom, got "bogus"/);
+    const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--bias', 'true', '--store', none], env);
+    expectUserError(r, /nmc has no option --bias/);
+    expect(r.stderr).to.match(/hint: the options of nmc: --variant, --normalize/);
+    // Booleans are true or false wherever they are given: cl run and cl compat answer alike.
+    expectUserError(cl(['run', 'split-mnist-mini', '--method', 'wa', '--bias', 'yes', '--store', none], env), /wa --bias must be true or false, got "yes"/);
+    expectUserError(cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--layer-norm', 'yes', '--store', none], env), /cl compat --layer-norm must be true or false, got "yes"/);
+    expect(fs.existsSync(none)).to.equal(false);
+  });
+
+  it('takes trainSeeds 0..2^32−1 only: 2^32 + 1 would repeat seed 1', function () {
+    for (const seed of ['4294967297', '-1', '1.5']) {
+      expectUserError(cl(['run', 'split-mnist-mini', '--method', 'wa', '--seed', seed, '--store', store], env), /cl run --seed must be an integer in 0\.\.4294967295/);
+    }
+    expectUserError(cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--seed', '4294967296', '--store', store], env), /cl compat --seed must be an integer in 0\.\.4294967295/);
+  });
+
+  it("cl run --method X --help shows X's options (and the run's), not the other methods'", function () {
+    const wa = cl(['run', '--method', 'wa', '--help']);
+    expect(wa.code).to.equal(0);
+    expect(wa.stdout).to.match(/wa options \(docs\/methods\/wa\.md\):/);
+    expect(wa.stdout).to.match(/--normalize <true\|false>/); // wa's boolean, not nmc's auto|true|false
+    expect(wa.stdout).to.match(/--seed <n>/);
+    expect(wa.stdout).not.to.match(/--variant|--graph|--adapter-lr/);
+    expect(wa.stdout).not.to.match(/§/);
+    const nmc = cl(['run', '-m', 'nmc', '--help']);
+    expect(nmc.stdout).to.match(/--normalize <auto\|true\|false>/);
+    expect(nmc.stdout).not.to.match(/--epochs|--memory/);
+    const plain = cl(['run', '--help']);
+    expect(plain.stdout).not.to.match(/--epochs/);
+    expect(plain.stdout).to.match(/cl run --method <name> --help/);
   });
 
   it('stores secondary decision rules beside the headline (WA: unaligned head and NME)', function () {
@@ -137,43 +167,6 @@ describe('cl CLI (child process)', function () {
     expect(fs.readFileSync(corrupt).equals(before)).to.equal(true);
   });
 
-  it('marks a run killed mid-way as interrupted and keeps the store readable', async function () {
-    const killStore = path.join(tmp, 'kill.json');
-    // A slow-ish run: NMC on Fashion-MNIST pixels would be too fast to catch; use the embedded
-    // digits with many tiny increments and kill right after the record appears.
-    const child = spawn(process.execPath, [entry, 'run', 'split-mnist-mini', '--method', 'nmc', '--store', killStore], {
-      cwd: root,
-      env: { ...process.env, ...env, NO_COLOR: '1' },
-    });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (/^run /m.test(err)) {
-          child.kill('SIGKILL');
-        }
-      });
-      child.on('exit', () => resolve());
-      child.on('error', reject);
-    });
-    const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
-    expect(db.records).to.have.length(1);
-    const ls = cl(['ls', '--json', '--store', killStore], env);
-    const [rec] = JSON.parse(ls.stdout) as RunRecord[];
-    // Either the kill landed before the last increment (interrupted) or the run had just finished.
-    if (rec.increments.length < 5) expect(rec.status).to.equal('interrupted');
-    else expect(rec.status).to.be.oneOf(['finished', 'interrupted']);
-    if (rec.status === 'interrupted') {
-      // ... and `cl resume` finishes it with the numbers of an uninterrupted run.
-      const r = cl(['resume', rec.id, '--json', '--quiet', '--store', killStore], env);
-      expect(r.code, r.stderr).to.equal(0);
-      const done = JSON.parse(r.stdout) as RunRecord;
-      const full = JSON.parse(cl(['run', 'split-mnist-mini', '--method', 'nmc', '--json', '--quiet', '--store', path.join(tmp, 'kill-ref.json')], env).stdout) as RunRecord;
-      expect(done.status).to.equal('finished');
-      expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
-    }
-  });
-
   describe('cl resume', function () {
     const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
     let full: RunRecord;
@@ -194,6 +187,38 @@ describe('cl CLI (child process)', function () {
       const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--json', '--quiet', '--store', path.join(tmp, 'resume-full.json')], env);
       expect(r.code, r.stderr).to.equal(0);
       full = JSON.parse(r.stdout) as RunRecord;
+    });
+
+    it('marks a run killed mid-way as interrupted, keeps the store readable, and cl resume finishes it as the uninterrupted run did', async function () {
+      this.timeout(300_000);
+      const killStore = path.join(tmp, 'kill.json');
+      // Killed as soon as the first of 5 increments is stored: the other four WA tasks take far
+      // longer than a signal, so the run is always caught mid-way and the resume always runs.
+      const child = spawn(process.execPath, [entry, 'run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--store', killStore], {
+        cwd: root,
+        env: { ...process.env, ...env, NO_COLOR: '1' },
+      });
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (/task {2}1\/5 {2}classes/.test(err)) child.kill('SIGKILL');
+        });
+        child.on('exit', () => resolve());
+        child.on('error', reject);
+      });
+      const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
+      expect(db.records).to.have.length(1);
+      const ls = cl(['ls', '--json', '--store', killStore], env);
+      const [rec] = JSON.parse(ls.stdout) as RunRecord[];
+      expect(rec.status).to.equal('interrupted');
+      expect(rec.increments.length).to.be.within(1, 4);
+      const r = cl(['resume', rec.id, '--json', '--store', killStore], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.match(new RegExp(`${rec.increments.length} stored tasks?, continuing from task ${rec.increments.length + 1}`));
+      const done = JSON.parse(r.stdout) as RunRecord;
+      expect(done.status).to.equal('finished');
+      expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
     });
 
     it('continues a WA run cut after 2 of 5 tasks: relearns and checks them, then finishes as the uninterrupted run did', function () {

@@ -34,6 +34,14 @@ function expectUserError(r: Result, pattern: RegExp): void {
   expect(r.stderr, 'no stack trace').not.to.match(/\n\s+at /);
 }
 
+/** The runs in a store (none when it was never created). */
+function storedRuns(store: string, env: Record<string, string>): unknown[] {
+  if (!fs.existsSync(store)) return [];
+  const r = cl(['ls', '--json', '--store', store], env);
+  expect(r.code, r.stderr).to.equal(0);
+  return JSON.parse(r.stdout) as unknown[];
+}
+
 describe('cl run on dataset specs (child process)', function () {
   let tmp: string;
   let env: Record<string, string>;
@@ -94,6 +102,8 @@ describe('cl run on dataset specs (child process)', function () {
     expect(rec.data?.skippedImages?.[0]).to.deep.include({ split: 'train', file: 'rose/1.png' });
     const show = cl(['show', rec.id, '--store', store], env);
     expect(show.stdout).to.match(/skipped\s+1 unreadable image left out/).and.contain('train/rose/1.png');
+    // Served from the cache now, the same file is the same error without --skip-bad-images.
+    expectUserError(cl(args, env), new RegExp(`cannot decode image ${path.join(bad, 'train', 'rose', '1.png')}`));
   });
 
   it('features:<dir>: learners run on numpy features; the record says external and keeps every sha256', function () {
@@ -128,6 +138,40 @@ describe('cl run on dataset specs (child process)', function () {
     expectUserError(cl(['run', `features:${trunc}`, '--increment', '1', '--method', 'nmc', '--store', store], env), /test_features\.npy.*truncated/);
     expectUserError(cl(['run', `imagefolder:${path.join(tmp, 'nope')}`, '--increment', '1', '--method', 'nmc', '--store', store], env), /does not exist/);
     expectUserError(cl(['run', `imagefolder:${flowers}`, '--increment', '2', '--method', 'nmc', '--backbone', 'pixels', '--store', store], env), /--resize crop needs the backbone's input size/);
+    // The data options go through the same error handling as every option.
+    expectUserError(cl(['run', `imagefolder:${flowers}`, '--increment', '2', '--method', 'nmc', '--resize', 'bogus', '--store', store], env), /option '--resize <rule>' argument 'bogus' is invalid.*crop, squash, none/);
+    expectUserError(cl(['run', `imagefolder:${flowers}`, '--increment', '2', '--method', 'nmc', '--backbone', 'pixels', '--resize'], env), /option '--resize <rule>' argument missing/);
+    expectUserError(cl(['run', `imagefolder:${flowers}`, '--increment', '2', '--method', 'nmc', '--skip-bad-images=yes', '--store', store], env), /--skip-bad-images/);
+    expect(storedRuns(store, env), 'nothing stored').to.deep.equal([]);
+  });
+
+  it('features: with a NaN or Inf: one error line naming the file; nothing is stored', function () {
+    const store = path.join(tmp, 'nan.json');
+    const nan = path.join(tmp, 'nan-feats');
+    fs.cpSync(path.join(FIXTURES, 'npy-f32-i64'), nan, { recursive: true });
+    const file = path.join(nan, 'test_features.npy');
+    const buf = fs.readFileSync(file);
+    buf.writeFloatLE(Number.NEGATIVE_INFINITY, buf.length - 4); // the last value of the last row
+    fs.writeFileSync(file, buf);
+    expectUserError(cl(['run', `features:${nan}`, '--increment', '1', '--method', 'nmc', '--store', store], env), new RegExp(`^cl: error: ${file}: test_features holds 1 non-finite value of 12 \\(first: -Infinity at row 2, feature 3\\)`, 'm'));
+    expect(storedRuns(store, env), 'nothing stored').to.deep.equal([]);
+  });
+
+  it('a scenario file whose dataset is a spec: numClasses checked against the spec\'s own classes ("subset": true for fewer)', function () {
+    const store = path.join(tmp, 'f.json');
+    const file = path.join(tmp, 'feats-scenario.json');
+    const base = { name: 'feats', description: 'x', dataset: `features:${path.relative(tmp, path.join(FIXTURES, 'npy-f32-i64'))}`, split: 'B0-Inc1', order: 'natural', backbone: 'external' };
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 4 }));
+    expectUserError(cl(['run', file, '--method', 'nmc', '--store', store], env), /numClasses is 4 but dataset features:.*npy-f32-i64 has 3 classes/);
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 2 }));
+    expectUserError(cl(['run', file, '--method', 'nmc', '--store', store], env), /numClasses is 2 but dataset features:.*npy-f32-i64 has 3 classes, so 1 classes would be left out/);
+    expect(fs.existsSync(store), 'nothing stored').to.equal(false);
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 2, subset: true }));
+    const r = cl(['run', file, '--method', 'nmc', '--json', '--quiet', '--store', store], env);
+    expect(r.code, r.stderr).to.equal(0);
+    const rec = JSON.parse(r.stdout) as RunRecord;
+    expect(rec.scenario.taskClasses).to.deep.equal([[0], [1]]);
+    expect(Object.keys(rec.increments.at(-1)?.totalPerClass ?? {}).sort()).to.deep.equal(['0', '1']);
   });
 
   it('features: on the .npy files of cl\'s own feature cache reproduces the cached run\'s per-class counts', function () {

@@ -76,6 +76,7 @@ describe('cl compat (CLI end to end on the embedded MNIST digits)', function () 
     expect(a.err).to.match(/hint: use at most --steps 10/);
     const b = await cl(['compat', 'split-mnist-mini', '--method', 'oca', '--steps', '2', '--ortho', 'project', ...base]);
     expect(b.code).to.equal(2);
-    expect(b.err).to.match(/--ortho "project" is not supported/);
+    expect(b.err).to.match(/cl compat --ortho must be one of expm, identity, none, got "project"/);
+    expect(b.err).to.match(/hint: .*householder and project are not implemented/);
   });
 });

@@ -3,7 +3,7 @@ import { labelSmoothedCE, prototypeCosineLoss, prototypeLogits } from '../../src
 import { warmupCosineSchedule, warmupEpochs } from '../../src/compat/options.js';
 import { initBackend, tf } from '../../src/tf.js';
 
-describe('compat/losses and schedule (oca.md §6.5, §6.6, §6.12)', () => {
+describe('compat/losses and schedule (docs/methods/compat.md "Tests")', () => {
   before(async () => {
     await initBackend();
   });

@@ -11,7 +11,7 @@ function randomizeX(layer: OrthoLayer, sigma: number, rng: Rng): void {
   tf.tidy(() => layer.x!.assign(tf.tensor2d(v, [n, n])));
 }
 
-describe('compat/ortho: the orthogonal transformation layer (oca.md §4, §6.1–6.4)', () => {
+describe('compat/ortho: the orthogonal transformation layer (docs/methods/compat.md "The orthogonal layer", "Tests")', () => {
   before(async () => {
     await initBackend();
   });

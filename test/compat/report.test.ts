@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { stripVTControlCharacters } from 'node:util';
-import { COMPAT_DEFAULTS } from '../../src/compat/options.js';
+import { resolveCompatOptions } from '../../src/compat/options.js';
 import type { CompatRecord, CompatVersion } from '../../src/compat/record.js';
 import { refreshAggregates } from '../../src/compat/runner.js';
 import { compatListLine, renderCompat } from '../../src/report/compat.js';
 
-/** A compat record holding the worked example of protocols §9: C = [[40], [42, 55], [40, 56, 60]]. */
+/** A compat record holding the worked example of docs/protocols.md "Compatibility (embedding upgrades)": C = [[40], [42, 55], [40, 56, 60]]. */
 function fixture(): CompatRecord {
   const C = [
     [40, null, null],
@@ -39,7 +39,7 @@ function fixture(): CompatRecord {
     host: 'h',
     scenario: { name: 'split-cifar100', dataset: 'cifar100', numClasses: 30, order: { id: 'natural', seed: null, classes: [] }, blocks: [[0], [1], [2]] },
     method: 'oca',
-    methodOptions: { ...COMPAT_DEFAULTS, growth: 'every', data: 'joint' },
+    methodOptions: { ...resolveCompatOptions(), growth: 'every', data: 'joint' },
     trainSeed: 1,
     steps: 3,
     backbone: { id: 'mobilenet-v2', preprocessing: 'p', dim: 1280, featureCacheId: 'c' },
@@ -60,7 +60,7 @@ function fixture(): CompatRecord {
   return r;
 }
 
-describe('report/compat: renderCompat (protocols §9 worked example)', () => {
+describe('report/compat: renderCompat (docs/protocols.md "Compatibility (embedding upgrades)" worked example)', () => {
   it('aggregates: strict criterion per cell, AC 2/3, AM 48.833, AC per step (1, 2/3)', () => {
     const r = fixture();
     expect(r.criterion.mAP).to.deep.equal([

@@ -8,7 +8,7 @@ import { openStore } from '../../src/store/store.js';
 import { initBackend, tf } from '../../src/tf.js';
 import { gaussianClasses, syntheticScenario, SYNTHETIC_BACKBONE, tempStore } from './helpers.js';
 
-// oca.md §6.13: 20 Gaussian classes, D = 32, d = 8, k = 4, two versions (B10-Inc10).
+// docs/methods/compat.md "Tests": 20 Gaussian classes, D = 32, d = 8, k = 4, two versions (B10-Inc10).
 const data = gaussianClasses({ classes: 20, dim: 32, trainPer: 40, testPer: 15, sigma: 1.0, seed: 7 });
 const features = { ...data, backbone: { ...SYNTHETIC_BACKBONE, dim: 32 } };
 // 25 epochs: the backfill reference must be trained to convergence to be an upper bound (at 15 epochs
@@ -22,7 +22,7 @@ async function run(method: string, extra: Record<string, unknown> = {}, steps = 
   );
 }
 
-describe('compat/runner: upgrade protocol, matrices, store (protocols §9, oca.md §6.10, §6.13, §6.14)', function () {
+describe('compat/runner: upgrade protocol, matrices, store (docs/protocols.md "Compatibility (embedding upgrades)", docs/methods/compat.md "Tests")', function () {
   this.timeout(120000);
   const results = new Map<string, CompatRecord>();
   before(async () => {
@@ -117,8 +117,8 @@ describe('compat/runner: upgrade protocol, matrices, store (protocols §9, oca.m
         (e: unknown) => e,
       );
     expect(await fail('lwf', {})).to.be.instanceOf(UserError).with.property('message').match(/unknown compat method "lwf"/);
-    expect(await fail('oca', { ortho: 'householder' })).to.be.instanceOf(UserError).with.property('message').match(/not implemented/);
-    expect(await fail('oca', { epochs: '0' })).to.be.instanceOf(UserError).with.property('message').match(/--epochs must be ≥ 1/);
+    expect(await fail('oca', { ortho: 'householder' })).to.be.instanceOf(UserError).with.property('hint').match(/not implemented/);
+    expect(await fail('oca', { epochs: '0' })).to.be.instanceOf(UserError).with.property('message').match(/--epochs must be an integer ≥ 1/);
   });
 
   it('a run that fails mid-way is stored as failed with the message; finished versions stay', async () => {

@@ -5,7 +5,7 @@ import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
 import { gaussianClasses } from './helpers.js';
 
-describe('compat/train: one model version (oca.md §2, §6.1, §6.7, §6.8, §6.14)', () => {
+describe('compat/train: one model version (docs/methods/compat.md "Tests")', () => {
   before(async () => {
     await initBackend();
   });

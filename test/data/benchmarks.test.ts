@@ -158,7 +158,25 @@ describe('dataset specs as scenarios', () => {
     fs.writeFileSync(file, JSON.stringify(base));
     expect(loadScenario(file).dataset).to.equal(`imagefolder:${path.join(root, 'flowers')}`);
     fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 5 }));
-    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 5 but imagefolder:.* has 4 classes/);
+    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 5 but dataset imagefolder:.* has 4 classes/);
+    // Fewer classes than the folder has: an error unless the file says "subset": true (classes 0..2).
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 3, split: 'B0-Inc1' }));
+    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 3 but dataset imagefolder:.* has 4 classes, so 1 classes would be left out/);
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 3, split: 'B0-Inc1', subset: true }));
+    const sub = loadScenario(file);
+    expect([sub.numClasses, sub.subset, sub.taskClasses]).to.deep.equal([3, true, [[0], [1], [2]]]);
+  });
+
+  it('a scenario file on a benchmark id is checked against the benchmark\'s class count when read', () => {
+    const file = path.join(root, 'inr.json');
+    const base = { name: 'inr', description: 'x', dataset: 'imagenet-r', split: 'B0-Inc20', order: 'natural', backbone: 'pixels' };
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 300, split: 'B0-Inc30' }));
+    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 300 but dataset imagenet-r has 200 classes/);
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 100 }));
+    expect(thrownUserError(() => loadScenario(file)).message).to.match(/numClasses is 100 but dataset imagenet-r has 200 classes, so 100 classes would be left out/);
+    fs.writeFileSync(file, JSON.stringify({ ...base, numClasses: 100, subset: true }));
+    const s = loadScenario(file);
+    expect([s.subset, s.taskClasses.length, Math.max(...s.order.classes)]).to.deep.equal([true, 5, 99]);
   });
 
   it('loadDataset lists the folder; images are decoded later', async () => {

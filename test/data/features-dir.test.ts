@@ -13,11 +13,11 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { externalClasses, readExternalFeatures } from '../../src/data/features-dir.js';
 import { Npz, halfToFloat, parseNpy, toFloat32Matrix, toLabels } from '../../src/data/numpy.js';
-import { thrownUserError } from './helpers.js';
+import { rejectedUserError } from './helpers.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'numpy');
 
-function expectFormula(f: ReturnType<typeof readExternalFeatures>): void {
+function expectFormula(f: Awaited<ReturnType<typeof readExternalFeatures>>): void {
   for (const [split, n] of [['train', 6], ['test', 3]] as const) {
     const s = f[split];
     expect([s.count, s.dim]).to.deep.equal([n, 4]);
@@ -117,9 +117,9 @@ describe('data/features-dir: numpy features made elsewhere', () => {
     for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  it('reads numpy .npy files (float32 features, int64 labels) with the sha256 of every file', () => {
+  it('reads numpy .npy files (float32 features, int64 labels) with the sha256 of every file', async () => {
     const dir = path.join(FIXTURES, 'npy-f32-i64');
-    const f = readExternalFeatures(dir);
+    const f = await readExternalFeatures(dir);
     expectFormula(f);
     expect(f.location).to.equal(dir);
     for (const name of ['train_features.npy', 'train_labels.npy', 'test_features.npy', 'test_labels.npy']) {
@@ -129,19 +129,19 @@ describe('data/features-dir: numpy features made elsewhere', () => {
     expect(externalClasses(dir)).to.deep.equal({ numClasses: 3, classNames: undefined });
   });
 
-  it('reads big-endian Fortran-order float32 with uint16 labels', () => {
-    expectFormula(readExternalFeatures(path.join(FIXTURES, 'npy-fortran-be')));
+  it('reads big-endian Fortran-order float32 with uint16 labels', async () => {
+    expectFormula(await readExternalFeatures(path.join(FIXTURES, 'npy-fortran-be')));
   });
 
-  it('reads np.savez (stored, float64 / uint8) and np.savez_compressed (deflated, float16 / int32) archives, as a file or as the folder holding it', () => {
-    expectFormula(readExternalFeatures(path.join(FIXTURES, 'savez-f64-u8.npz')));
-    const f = readExternalFeatures(path.join(FIXTURES, 'savez-compressed-f16-i32.npz'));
+  it('reads np.savez (stored, float64 / uint8) and np.savez_compressed (deflated, float16 / int32) archives, as a file or as the folder holding it', async () => {
+    expectFormula(await readExternalFeatures(path.join(FIXTURES, 'savez-f64-u8.npz')));
+    const f = await readExternalFeatures(path.join(FIXTURES, 'savez-compressed-f16-i32.npz'));
     expectFormula(f);
     expect(Object.keys(f.files)).to.deep.equal(['savez-compressed-f16-i32.npz']);
     const dir = tmp();
     fs.copyFileSync(path.join(FIXTURES, 'savez-f64-u8.npz'), path.join(dir, 'feats.npz'));
     fs.writeFileSync(path.join(dir, 'class_names.txt'), 'zero\none\ntwo\n');
-    const g = readExternalFeatures(dir);
+    const g = await readExternalFeatures(dir);
     expectFormula(g);
     expect(g.classNames).to.deep.equal(['zero', 'one', 'two']);
     expect(Object.keys(g.files).sort()).to.deep.equal(['class_names.txt', 'feats.npz']);
@@ -168,7 +168,7 @@ describe('data/features-dir: numpy features made elsewhere', () => {
     expect(halfToFloat(0x45e0)).to.equal(5.875);
   });
 
-  it('damaged or unsuitable files: one UserError naming the file and what is wrong', () => {
+  it('damaged or unsuitable files: one UserError naming the file and what is wrong', async () => {
     const cases: [string, string, (b: Buffer) => Buffer, RegExp][] = [
       ['truncated features', 'train_features.npy', (b) => b.subarray(0, b.length - 5), /train_features\.npy.*truncated: 219 bytes/],
       ['trailing bytes', 'test_labels.npy', (b) => Buffer.concat([b, Buffer.alloc(8)]), /test_labels\.npy.*trailing bytes/],
@@ -181,47 +181,49 @@ describe('data/features-dir: numpy features made elsewhere', () => {
       ['class without test sample', 'test_labels.npy', () => npy('<i4', [3], Buffer.from(new Int32Array([0, 1, 1]).buffer)), /class 2 has no test sample/],
       ['label count', 'train_labels.npy', () => npy('<i4', [5], Buffer.from(new Int32Array([0, 1, 2, 0, 1]).buffer)), /train_features has 6 rows but train_labels has 5/],
       ['1-D features', 'train_features.npy', () => npy('<f4', [24], Buffer.alloc(96)), /train_features has shape \(24\).*2-D/],
-      ['NaN feature', 'test_features.npy', () => npy('<f4', [3, 4], Buffer.from(new Float32Array([0, 0, 0, 0, 0, NaN, 0, 0, 0, 0, 0, 0]).buffer)), /test_features row 1, column 1 is NaN/],
+      ['NaN feature', 'test_features.npy', () => npy('<f4', [3, 4], Buffer.from(new Float32Array([0, 0, 0, 0, 0, NaN, 0, 0, 0, 0, 0, 0]).buffer)), /test_features\.npy: test_features holds 1 non-finite value of 12 \(first: NaN at row 1, feature 1\)/],
+      ['infinite features', 'train_features.npy', () => npy('<f4', [6, 4], Buffer.from(new Float32Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -Infinity, 0, Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).buffer)), /train_features\.npy: train_features holds 2 non-finite values of 24 \(first: -Infinity at row 2, feature 3\)/],
+      ['float64 beyond float32', 'train_features.npy', () => npy('<f8', [6, 4], Buffer.from(new Float64Array([0, 0, 0, 0, 1e300, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).buffer)), /train_features holds 1 non-finite value of 24 \(first: Infinity at row 1, feature 0\) \(float64 values beyond the float32 range count as infinite\)/],
       ['dim mismatch', 'test_features.npy', () => npy('<f4', [3, 2], Buffer.alloc(24)), /dim 4 but test_features dim 2/],
       ['object dtype', 'train_labels.npy', () => fs.readFileSync(path.join(FIXTURES, 'object.npy')), /dtype object/],
     ];
     for (const [what, file, edit, pattern] of cases) {
-      const e = thrownUserError(() => readExternalFeatures(damagedCopy(file, edit)));
+      const e = await rejectedUserError(() => readExternalFeatures(damagedCopy(file, edit)));
       expect(e.message, what).to.match(pattern);
       expect(e.hint, what).to.be.a('string').and.not.equal('');
     }
   });
 
-  it('damaged .npz archives: cut short, CRC mismatch, missing array', () => {
+  it('damaged .npz archives: cut short, CRC mismatch, missing array', async () => {
     const good = fs.readFileSync(path.join(FIXTURES, 'savez-f64-u8.npz'));
     const dir = tmp();
     const cut = path.join(dir, 'cut.npz');
     fs.writeFileSync(cut, good.subarray(0, good.length - 30));
-    expect(thrownUserError(() => readExternalFeatures(cut)).message).to.match(/cut\.npz.*end-of-central-directory/);
+    expect((await rejectedUserError(() => readExternalFeatures(cut))).message).to.match(/cut\.npz.*end-of-central-directory/);
     const flipped = Buffer.from(good);
     flipped[200] ^= 0xff; // inside train_features.npy's data (stored)
     const crc = path.join(dir, 'crc.npz');
     fs.writeFileSync(crc, flipped);
-    expect(thrownUserError(() => readExternalFeatures(crc)).message).to.match(/crc\.npz member train_features\.npy: CRC-32 mismatch/);
+    expect((await rejectedUserError(() => readExternalFeatures(crc))).message).to.match(/crc\.npz member train_features\.npy: CRC-32 mismatch/);
     const deflated = Buffer.from(fs.readFileSync(path.join(FIXTURES, 'savez-compressed-f16-i32.npz')));
     deflated[80] ^= 0x55;
     const bad = path.join(dir, 'inflate.npz');
     fs.writeFileSync(bad, deflated);
-    expect(thrownUserError(() => readExternalFeatures(bad)).message).to.match(/inflate\.npz.*(does not inflate|CRC-32 mismatch|bytes, its directory entry)/);
+    expect((await rejectedUserError(() => readExternalFeatures(bad))).message).to.match(/inflate\.npz.*(does not inflate|CRC-32 mismatch|bytes, its directory entry)/);
     const one = path.join(dir, 'one.npz');
     fs.writeFileSync(one, zip64('train_labels.npy', fs.readFileSync(path.join(FIXTURES, 'npy-f32-i64', 'train_labels.npy'))));
-    expect(thrownUserError(() => readExternalFeatures(one)).message).to.match(/has no array "train_features"/);
+    expect((await rejectedUserError(() => readExternalFeatures(one))).message).to.match(/has no array "train_features"/);
   });
 
-  it('a folder that is neither layout, or lacks a file: names what is missing', () => {
+  it('a folder that is neither layout, or lacks a file: names what is missing', async () => {
     const dir = damagedCopy('x', (b) => b);
     fs.rmSync(path.join(dir, 'test_labels.npy'));
-    expect(thrownUserError(() => readExternalFeatures(dir)).message).to.match(/lacks test_labels\.npy/);
-    expect(thrownUserError(() => readExternalFeatures(tmp())).message).to.match(/neither the four \.npy files nor an \.npz/);
-    expect(thrownUserError(() => readExternalFeatures(path.join(FIXTURES, 'nope'))).message).to.match(/does not exist/);
+    expect((await rejectedUserError(() => readExternalFeatures(dir))).message).to.match(/lacks test_labels\.npy/);
+    expect((await rejectedUserError(() => readExternalFeatures(tmp()))).message).to.match(/neither the four \.npy files nor an \.npz/);
+    expect((await rejectedUserError(() => readExternalFeatures(path.join(FIXTURES, 'nope')))).message).to.match(/does not exist/);
     const names = damagedCopy('x', (b) => b);
     fs.writeFileSync(path.join(names, 'class_names.txt'), 'a\nb\n');
-    expect(thrownUserError(() => readExternalFeatures(names)).message).to.match(/lists 2 class names but the labels have 3 classes/);
+    expect((await rejectedUserError(() => readExternalFeatures(names))).message).to.match(/lists 2 class names but the labels have 3 classes/);
   });
 
   it('parseNpy + toFloat32Matrix agree with the fast path on every fixture dtype', () => {

@@ -4,15 +4,17 @@
  * the feature cache without ever holding the whole split in memory.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { createBackbone } from '../../src/backbones/backbone.js';
+import { createBackbone, type Backbone } from '../../src/backbones/backbone.js';
 import { extractFeatures, listFeatureCache } from '../../src/backbones/feature-cache.js';
 import { cropGeometry, decodeChunks, decodeTarget, fileSplitDigest } from '../../src/data/decode.js';
 import { fileSplit, imageFolderClasses, listImageFolder } from '../../src/data/image-folder.js';
 import { loadDataset } from '../../src/data/index.js';
+import { hostTag, pidAlive } from '../../src/leftovers.js';
 import type { FileImageSplit, ImageDataset } from '../../src/types.js';
 import { rejectedUserError, thrownUserError } from './helpers.js';
 
@@ -240,6 +242,32 @@ describe('data/decode: images to pixels with sharp', () => {
     fs.utimesSync(f, before.atime, new Date(before.mtimeMs + 5000));
     expect(await fileSplitDigest(split, cache)).to.not.equal(d1);
   });
+
+  it('the digest memo is written through an owner-named temp: a dead writer\'s temp is removed, none of ours is left', async () => {
+    const dir = path.join(root, 'memo');
+    const cache = path.join(root, 'memo-cache');
+    const f = path.join(dir, 'a.png');
+    await writeImage(f, 4, 4, 1);
+    const split = fileSplit(dir, [{ path: f, rel: 'a.png', label: 0 }], 'none', false);
+    await fileSplitDigest(split, cache);
+    const memoDir = path.join(cache, 'datasets', 'file-digests');
+    const [memo] = fs.readdirSync(memoDir);
+    expect(memo).to.match(/^[0-9a-f]{24}\.json$/);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+    expect(pidAlive(dead)).to.equal(false);
+    const orphan = `${memo}~${hostTag()}~${dead}~deadbeef.tmp`;
+    const oldStyle = `${memo}.12345.tmp`; // an older cl's name: no owner to check, removed once an hour old
+    const recent = `${memo}.23456.tmp`;
+    for (const n of [orphan, oldStyle, recent]) fs.writeFileSync(path.join(memoDir, n), '{');
+    const hourAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    fs.utimesSync(path.join(memoDir, oldStyle), hourAgo, hourAgo);
+    // A changed file: the memo is rewritten (and the folder swept).
+    await writeImage(f, 4, 4, 2);
+    fs.utimesSync(f, new Date(), new Date(Date.now() + 5000));
+    await fileSplitDigest(split, cache);
+    expect(fs.readdirSync(memoDir).sort()).to.deep.equal([memo, recent].sort());
+    expect(JSON.parse(fs.readFileSync(path.join(memoDir, memo), 'utf8')).files['a.png'][1]).to.equal(fs.statSync(f).mtimeMs);
+  });
 });
 
 describe('image folder -> features (feature cache, pixels and ONNX-free backbones)', () => {
@@ -299,6 +327,90 @@ describe('image folder -> features (feature cache, pixels and ONNX-free backbone
     expect(hit.skipped?.map((b) => b.file)).to.deep.equal(['dog/3.png']);
     const e2 = await rejectedUserError(extractFeatures(strict, 'train', backbone, { cacheRoot: cache, quiet: true }));
     expect(e2.message).to.contain('dog/3.png');
+  });
+
+  it('image-folder entries get the identity check: a tampered list of left-out images, or an entry copied under another id, is reported and rebuilt', async () => {
+    const dir = path.join(root, 'ident');
+    fs.cpSync(path.join(root, 'data'), dir, { recursive: true });
+    // Two bad images in one chunk (decoded 4 at once, so reported in either order): cat/1 and cat/3.
+    for (const f of ['cat/1.png', 'cat/3.png']) fs.writeFileSync(path.join(dir, 'train', f), 'broken');
+    const backbone = await createBackbone('pixels');
+    const ds = (await loadDataset(`imagefolder:${dir}`, { resize: 'none', skipBadImages: true })) as ImageDataset<FileImageSplit>;
+    const first = await extractFeatures(ds, 'train', backbone, { cacheRoot: cache, quiet: true, chunkSize: 8 });
+    expect(first.rebuilt).to.equal(null);
+    expect(first.skipped?.map((b) => [b.index, b.file])).to.deep.equal([[1, 'cat/1.png'], [3, 'cat/3.png']]);
+    expect(first.features.count).to.equal(13);
+    const metaFile = path.join(cache, 'features', first.cacheId, 'meta.json');
+    const meta = (): Record<string, unknown> & { skipped: { index: number; file: string; error: string }[] } => JSON.parse(fs.readFileSync(metaFile, 'utf8'));
+    expect(meta().skipped.map((b) => b.index)).to.deep.equal([1, 3]);
+    const again = async (): Promise<{ reasons: string[]; r: Awaited<ReturnType<typeof extractFeatures>> }> => {
+      const reasons: string[] = [];
+      const r = await extractFeatures(ds, 'train', backbone, { cacheRoot: cache, quiet: true, onRebuild: (why) => reasons.push(why) });
+      return { reasons, r };
+    };
+    const edit = (f: (m: ReturnType<typeof meta>) => void): void => {
+      const m = meta();
+      f(m);
+      fs.writeFileSync(metaFile, JSON.stringify(m));
+    };
+    const expectRebuilt = async (why: RegExp): Promise<void> => {
+      const { reasons, r } = await again();
+      expect(r.cached).to.equal(false);
+      expect(reasons).to.have.length(1);
+      expect(reasons[0]).to.match(new RegExp(`^feature cache entry ${first.cacheId} is rebuilt: `)).and.match(why);
+      expect(r.rebuilt).to.equal(reasons[0]);
+      expect(Array.from(r.features.y)).to.deep.equal(Array.from(first.features.y));
+      expect(r.skipped?.map((b) => b.index)).to.deep.equal([1, 3]);
+    };
+    // One left-out image forgotten: the rows no longer add up.
+    edit((m) => m.skipped.pop());
+    await expectRebuilt(/13 rows for a split of 15 images of which it left 1 out/);
+    // Another image named as left out: the counts add up, the labels do not (row 3 would be cat/4, it holds dog/0).
+    edit((m) => (m.skipped[1].index = 5));
+    await expectRebuilt(/its label of image 4 is 1, the dataset's is 0/);
+    // Out of range, or twice.
+    edit((m) => (m.skipped[1].index = 99));
+    await expectRebuilt(/names an image the split does not have, or one twice/);
+    edit((m) => (m.skipped[1].index = 1));
+    await expectRebuilt(/names an image the split does not have, or one twice/);
+    // A valid entry serves the request, silently.
+    const hit = await again();
+    expect([hit.r.cached, hit.reasons, hit.r.skipped?.map((b) => b.file)]).to.deep.equal([true, [], ['cat/1.png', 'cat/3.png']]);
+    // The test split's entry copied over the train split's.
+    const test = await extractFeatures(ds, 'test', backbone, { cacheRoot: cache, quiet: true });
+    fs.rmSync(path.join(cache, 'features', first.cacheId), { recursive: true });
+    fs.cpSync(path.join(cache, 'features', test.cacheId), path.join(cache, 'features', first.cacheId), { recursive: true });
+    await expectRebuilt(new RegExp(`it holds ${test.cacheId} .*, not ${first.cacheId}: copied or renamed under another id`));
+  });
+
+  it('non-finite features of an image folder stop the extraction naming the image file; nothing is cached', async () => {
+    const dir = path.join(root, 'nan');
+    fs.cpSync(path.join(root, 'data'), dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'train', 'cat', '1.png'), 'broken');
+    const pixelsBackbone = await createBackbone('pixels');
+    // Pixels, except that the 4th row it returns (image 4 once cat/1 is left out) is NaN in feature 2.
+    let rows = 0;
+    const poisoned: Backbone = {
+      id: 'pixels@poisoned',
+      kind: 'test',
+      preprocessing: null,
+      preprocessingId: 'none',
+      describe: () => ({ kind: 'test' }),
+      dim: () => null,
+      dispose: async () => undefined,
+      extract: async (split, opts) => {
+        const x = await pixelsBackbone.extract(split, opts);
+        const dim = x.length / split.count;
+        for (let i = 0; i < split.count; i++, rows++) if (rows === 3) x[i * dim + 2] = NaN;
+        return x;
+      },
+    };
+    const ds = await loadDataset(`imagefolder:${dir}`, { resize: 'none', skipBadImages: true });
+    const e = await rejectedUserError(extractFeatures(ds, 'train', poisoned, { cacheRoot: cache, quiet: true, chunkSize: 2 }));
+    expect(e.message).to.equal(
+      `backbone pixels@poisoned produced 1 non-finite value of ${14 * 36} (first: NaN at image 4 (${path.join(dir, 'train', 'cat', '4.png')}), feature 2) for imagefolder:${dir}/train; nothing was cached`,
+    );
+    expect((await listFeatureCache(cache)).filter((en) => en.backbone === 'pixels@poisoned')).to.deep.equal([]);
   });
 
   it('--resize crop needs a backbone with an input size', async () => {

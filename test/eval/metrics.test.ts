@@ -15,11 +15,11 @@ import {
 } from '../../src/eval/metrics.js';
 import type { IncrementResult } from '../../src/types.js';
 
-// Worked matrix of protocols.md §5 (4 tasks, equal test sizes).
+// Worked matrix of docs/protocols.md "Accuracy aggregates" (4 tasks, equal test sizes).
 const R = [[80], [90, 70], [75, 85, 60], [60, 80, 65, 95]];
 const curve = [80, 80, 220 / 3, 75];
 
-describe('eval/metrics: worked 4-task matrix (protocols §5–§7)', () => {
+describe('eval/metrics: worked 4-task matrix (docs/protocols.md "Accuracy aggregates" to "Transfer")', () => {
   it('accuracy aggregates', () => {
     expect(averageIncrementalAccuracy(curve)).to.be.closeTo(77.083, 1e-3);
     expect(curve[curve.length - 1]).to.equal(75);

@@ -4,7 +4,7 @@ import { ac, acPerStep, am, compatibilityCriterion } from '../../src/eval/compat
 import { initBackend, tf } from '../../src/tf.js';
 import { Rng } from '../../src/rng.js';
 
-/** Six 2-D items of protocols §9 step 6: angles (deg), labels, norms. */
+/** Six 2-D items of docs/protocols.md "Compatibility (embedding upgrades)": angles (deg), labels, norms. */
 function sixPoints(norms: number[]): EmbeddingSet {
   const angles = [0, 25, 110, 70, 95, 200];
   const x = new Float32Array(12);
@@ -73,7 +73,7 @@ describe('eval/retrieval', function () {
   it('different dims: truncate to min(d_q, d_g) then renormalise (never zero-pad)', () => {
     const q: EmbeddingSet = { x: Float32Array.from([3, 4, 12]), dim: 3, labels: Int32Array.from([0]), ids: Int32Array.from([0]) };
     const g: EmbeddingSet = { x: Float32Array.from([0.6, 0.8]), dim: 2, labels: Int32Array.from([0]), ids: Int32Array.from([1]) };
-    // protocols §9: 1.0 with truncation, 5/13 = 0.3846 with zero-padding
+    // docs/protocols.md "Compatibility (embedding upgrades)": 1.0 with truncation, 5/13 = 0.3846 with zero-padding
     expect(cosineScores(q, g)[0]).to.be.closeTo(1.0, 1e-6);
     // The ranking changes too when the gallery is the wider side: query (0.6, 0.8) against
     // A = (3, 4, 12) (relevant) and B = (0.8, 0.6, 0): truncation scores A 1.0, B 0.96 (A first);
@@ -169,7 +169,7 @@ describe('eval/retrieval', function () {
   });
 });
 
-describe('eval/compatibility (protocols §9)', () => {
+describe('eval/compatibility (docs/protocols.md "Compatibility (embedding upgrades)")', () => {
   const C = [[40], [42, 55], [40, 56, 60]];
 
   it('worked example: AC 2/3 (strict), AM 48.833, per step (1, 2/3)', () => {

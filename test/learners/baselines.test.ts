@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { initBackend, tf } from '../../src/tf.js';
 import type { Learner } from '../../src/types.js';
 import type { MethodDef } from '../../src/learners/method.js';
+import { createLearner } from '../../src/learners/index.js';
 import { finetuneMethod } from '../../src/learners/finetune.js';
 import { replayMethod } from '../../src/learners/replay.js';
 import { jointMethod } from '../../src/learners/joint.js';
@@ -21,7 +22,7 @@ describe('learners/baselines (finetune, replay, joint)', function () {
   });
 
   async function runStream(method: MethodDef, options: Record<string, number | boolean | string>): Promise<Learner> {
-    const l = method.create({ epochs: 8, ...options }, { seed: 3, dim, numClasses: 15 });
+    const l = createLearner(method, { epochs: 8, ...options }, { seed: 3, dim, numClasses: 15 });
     for (const exp of stream) await l.learn(exp);
     return l;
   }
@@ -40,8 +41,8 @@ describe('learners/baselines (finetune, replay, joint)', function () {
   });
 
   it('finetune keeps no exemplars and no KD; replay keeps herded exemplars within the budget; neither aligns', async () => {
-    const ft = finetuneMethod.create({ epochs: 1 }, { seed: 1, dim, numClasses: 15 });
-    const rp = replayMethod.create({ epochs: 1, memory: 40 }, { seed: 1, dim, numClasses: 15 });
+    const ft = createLearner(finetuneMethod, { epochs: 1 }, { seed: 1, dim, numClasses: 15 });
+    const rp = createLearner(replayMethod, { epochs: 1, memory: 40 }, { seed: 1, dim, numClasses: 15 });
     for (const exp of stream) {
       await ft.learn(exp);
       await rp.learn(exp);
@@ -61,7 +62,7 @@ describe('learners/baselines (finetune, replay, joint)', function () {
   });
 
   it('joint retrains on every feature seen so far (and says it stores them)', async () => {
-    const jt = jointMethod.create({ epochs: 1 }, { seed: 1, dim, numClasses: 15 });
+    const jt = createLearner(jointMethod, { epochs: 1 }, { seed: 1, dim, numClasses: 15 });
     const counts: number[] = [];
     for (const exp of stream) {
       await jt.learn(exp);
@@ -75,8 +76,8 @@ describe('learners/baselines (finetune, replay, joint)', function () {
 
   it('wa --align false --kd false with the same head equals replay with clipping on', async () => {
     const opts = { epochs: 2, memory: 60, clip: 'true' };
-    const a = waMethod.create({ ...opts, align: false, kd: false }, { seed: 9, dim, numClasses: 15 });
-    const b = replayMethod.create(opts, { seed: 9, dim, numClasses: 15 });
+    const a = createLearner(waMethod, { ...opts, align: false, kd: false }, { seed: 9, dim, numClasses: 15 });
+    const b = createLearner(replayMethod, opts, { seed: 9, dim, numClasses: 15 });
     for (const exp of stream.slice(0, 2)) {
       await a.learn(exp);
       await b.learn(exp);
@@ -90,7 +91,7 @@ describe('learners/baselines (finetune, replay, joint)', function () {
   it('no tensor leak across increments for the baselines', async () => {
     for (const m of [finetuneMethod, replayMethod, jointMethod]) {
       const options: Record<string, number | string> = m === replayMethod ? { epochs: 1, memory: 30, head: 'mlp', hidden: 8 } : { epochs: 1, head: 'mlp', hidden: 8 };
-      const l = m.create(options, { seed: 1, dim, numClasses: 15 });
+      const l = createLearner(m, options, { seed: 1, dim, numClasses: 15 });
       const counts: number[] = [];
       for (const exp of stream) {
         await l.learn(exp);

@@ -1,14 +1,16 @@
 /**
- * The NAPA-VQ learner and the finetune-adapter baseline on small synthetic streams (methods/napa-vq.md
- * §6 tests 8, 12; issue 5): exemplar-free state, freezing, determinism, tensor discipline, resume,
+ * The NAPA-VQ learner and the finetune-adapter baseline on small synthetic streams (docs/methods/napa-vq.md
+ * "Tests"): exemplar-free state, freezing, determinism, tensor discipline, resume,
  * and less forgetting than plain fine-tuning of the same adapter.
  */
 import { expect } from 'chai';
 import { TrainingDivergedError } from '../../src/train/diverged.js';
 import { UserError } from '../../src/errors.js';
-import { resolveMethodOptions } from '../../src/learners/index.js';
-import type { MethodDef, MethodOptions } from '../../src/learners/method.js';
-import { adapterFinetuneMethod, NapaVqLearner, napaVqConfig, napaVqMethod } from '../../src/learners/napa-vq.js';
+import { finetuneAdapterMethod } from '../../src/learners/finetune-adapter.js';
+import { createLearner, resolveMethodOptions } from '../../src/learners/index.js';
+import type { MethodDef } from '../../src/learners/method.js';
+import { napaVqMethod } from '../../src/learners/napa-vq.js';
+import type { NapaVqLearner } from '../../src/learners/napa-vq/learner.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
 import type { Experience, Features, Learner } from '../../src/types.js';
@@ -58,7 +60,7 @@ function accuracy(l: Learner, f: Features): number {
   return (100 * ok) / f.count;
 }
 
-/** R[t][i] after every task (protocols §4). */
+/** R[t][i] after every task (docs/protocols.md "The accuracy matrix"). */
 async function runStream(l: Learner, s: Stream, after?: (t: number) => void): Promise<number[][]> {
   const R: number[][] = [];
   for (let t = 0; t < s.tasks.length; t++) {
@@ -69,7 +71,7 @@ async function runStream(l: Learner, s: Stream, after?: (t: number) => void): Pr
   return R;
 }
 
-/** max-prev forgetting F_T (protocols §6). */
+/** max-prev forgetting F_T (docs/protocols.md "Forgetting"). */
 function forgetting(R: number[][]): number {
   const T = R.length;
   let sum = 0;
@@ -84,7 +86,7 @@ function forgetting(R: number[][]): number {
 const SMALL = { hidden: 32, embedDim: 16, epochsBase: 8, epochs: 8, batchSize: 32 };
 
 function create(def: MethodDef, given: Record<string, unknown>, dim: number, seed = 1): Learner {
-  return def.create(resolveMethodOptions(def, given), { seed, dim, numClasses: 100 });
+  return createLearner(def, given, { seed, dim, numClasses: 100 });
 }
 
 describe('napa-vq learner', function () {
@@ -99,18 +101,18 @@ describe('napa-vq learner', function () {
   it('registers as a seeded MethodDef with the spec options; --graph false is the no-graph ablation', () => {
     expect(napaVqMethod.name).to.equal('napa-vq');
     expect(napaVqMethod.seeded).to.equal(true);
-    expect(adapterFinetuneMethod.name).to.equal('finetune-adapter');
-    expect(adapterFinetuneMethod.seeded).to.equal(true);
+    expect(finetuneAdapterMethod.name).to.equal('finetune-adapter');
+    expect(finetuneAdapterMethod.seeded).to.equal(true);
     const o = resolveMethodOptions(napaVqMethod, { graph: 'false', separation: 'false', mode: 'frozen-adapter' });
     expect(o.graph).to.equal(false);
     expect(o.separation).to.equal(false);
     const def = resolveMethodOptions(napaVqMethod, {});
     expect(def).to.include({ mode: 'faithful', graph: true, separation: true, napa: true, k: 15, tau: 0.1, paWeight: 10, kdWeight: 10, naWeight: 1 });
     expect(() => resolveMethodOptions(napaVqMethod, { mode: 'adapted' })).to.throw(UserError);
-    expect(() => napaVqConfig({ softminScale: 'fast' })).to.throw(UserError, /softmin-scale/);
-    expect(napaVqConfig({ softminScale: '0.001' }).softminScale).to.equal(0.001);
+    expect(() => resolveMethodOptions(napaVqMethod, { softminScale: 'fast' })).to.throw(UserError, /--softmin-scale must be auto or a number > 0/);
+    expect(resolveMethodOptions(napaVqMethod, { softminScale: '0.001' }).softminScale).to.equal(0.001);
     // finetune-adapter has no NAPA-VQ switches and the same rates on every task
-    const ft = resolveMethodOptions(adapterFinetuneMethod, {});
+    const ft = resolveMethodOptions(finetuneAdapterMethod, {});
     expect(ft).to.not.have.property('graph');
     expect(ft.adapterLrLater).to.equal(ft.adapterLr);
     expect(ft.cvLrLaterFactor).to.equal(1);
@@ -162,7 +164,7 @@ describe('napa-vq learner', function () {
       expect(u.muZ.length).to.equal(p);
     }
     expect(st.codingVectors.length).to.equal(U * p);
-    expect(st.graph.length).to.equal(U * U);
+    expect((st.extra.graph as number[]).length).to.equal(U * U);
     const old = select(small.train, small.tasks[0]);
     for (const arr of rows.filter((r) => r.length % D === 0)) {
       for (let off = 0; off + D <= arr.length; off += D) {
@@ -246,12 +248,12 @@ describe('napa-vq learner', function () {
   });
 
   it('holds tf.memory().numTensors constant across increments (both methods, every mode)', async () => {
-    const variants: Array<[MethodDef, MethodOptions]> = [
+    const variants: Array<[MethodDef, Record<string, unknown>]> = [
       [napaVqMethod, { mode: 'faithful' }],
       [napaVqMethod, { mode: 'frozen-adapter' }],
       [napaVqMethod, { mode: 'regen-prototypes', graph: false }],
       [napaVqMethod, { separation: false, napa: false, kdForm: 'mean-l2', neighbourPick: 'strength' }],
-      [adapterFinetuneMethod, {}],
+      [finetuneAdapterMethod, {}],
     ];
     for (const [def, extra] of variants) {
       const before = tf.memory().numTensors;
@@ -333,7 +335,7 @@ describe('napa-vq learner', function () {
     const s = makeStream(21, 16, 32, 40, 20, [[0, 1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11], [12, 13], [14, 15]]);
     const opts = { hidden: 48, embedDim: 24, epochsBase: 20, epochs: 24, cvLr: 1 };
     const napa = create(napaVqMethod, opts, s.dim);
-    const ft = create(adapterFinetuneMethod, opts, s.dim);
+    const ft = create(finetuneAdapterMethod, opts, s.dim);
     const Rn = await runStream(napa, s);
     const Rf = await runStream(ft, s);
     const fN = forgetting(Rn);

@@ -1,16 +1,19 @@
 /**
- * NAPA-VQ building blocks against hand-computed values (methods/napa-vq.md §6): the class graph,
+ * NAPA-VQ building blocks against hand-computed values (docs/methods/napa-vq.md "Tests"): the class graph,
  * the losses, NA-PA geometry, and the two test rules.
  */
 import { expect } from 'chai';
 import { ClassGraph, nearestUnits, neighboursOf } from '../../src/learners/napa-vq/graph.js';
 import { dceLoss, kdLoss, naCoefficients, naLoss, squaredDistances } from '../../src/learners/napa-vq/losses.js';
 import { augmentPrototypes } from '../../src/learners/napa-vq/augment.js';
-import { NapaVqLearner, napaVqConfig, type NapaVqState } from '../../src/learners/napa-vq.js';
+import { NapaVqLearner } from '../../src/learners/napa-vq/learner.js';
+import { NAPA_VQ_OPTIONS } from '../../src/learners/napa-vq/options.js';
+import type { CvState } from '../../src/learners/napa-vq/state.js';
+import { resolveOptions } from '../../src/options.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
 
-/** Graph fixture of §6: k = 2, units c0 = (0, 0), c1 = (1, 0), c2 = (0, 1), c3 = (5, 5). */
+/** Graph fixture (docs/methods/napa-vq.md "Tests"): k = 2, units c0 = (0, 0), c1 = (1, 0), c2 = (0, 1), c3 = (5, 5). */
 const UNITS: Array<[number, number]> = [
   [0, 0],
   [1, 0],
@@ -301,15 +304,14 @@ describe('napa-vq test rules', () => {
 
   it('cosine picks A, Euclidean picks B for z = (1, 0), CV_A = (10, 0), CV_B = (0.8, 0.6)', () => {
     // Identity adapter on 2-D features (relu(x·I)·I), no standardisation: z = x for x ≥ 0.
-    const cfg = napaVqConfig({ hidden: 2, embedDim: 2, standardize: false });
+    const cfg = resolveOptions(NAPA_VQ_OPTIONS, { hidden: 2, embedDim: 2, standardize: false }, 'napa-vq');
     const learner = new NapaVqLearner(cfg, 2, 1);
-    const state: NapaVqState = {
+    const state: CvState = {
       format: 'cl-napa-vq',
-      version: 1,
+      version: 2,
       config: cfg,
       dim: 2,
       seed: 1,
-      softminScale: 0.001,
       standardisation: null,
       adapter: { w1: [1, 0, 0, 1], b1: [0, 0], w2: [1, 0, 0, 1], b2: [0, 0] },
       codingVectors: [10, 0, 0.8, 0.6],
@@ -317,8 +319,8 @@ describe('napa-vq test rules', () => {
         { label: 7, task: 0, count: 1, muF: [10, 0], muZ: [10, 0] },
         { label: 3, task: 0, count: 1, muF: [0.8, 0.6], muZ: [0.8, 0.6] },
       ],
-      graph: [1, 0, 0, 1],
       tasks: [],
+      extra: { softminScale: 0.001, graph: [1, 0, 0, 1] },
     };
     learner.setState(state);
     const x = { x: new Float32Array([1, 0]), y: new Int32Array([0]), count: 1, dim: 2 };

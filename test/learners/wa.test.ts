@@ -2,9 +2,11 @@ import { expect } from 'chai';
 import { initBackend, tf } from '../../src/tf.js';
 import { Rng } from '../../src/rng.js';
 import { UserError } from '../../src/errors.js';
+import { defaultsOf } from '../../src/options.js';
 import type { Features, Learner } from '../../src/types.js';
 import { ClassifierHead, alignmentGamma } from '../../src/learners/head.js';
 import { WA_OPTIONS, waMethod } from '../../src/learners/wa.js';
+import { createLearner } from '../../src/learners/index.js';
 import type { HeadLearner, TaskRecord } from '../../src/learners/head-learner.js';
 import { TrainingDivergedError } from '../../src/train/diverged.js';
 import { accuracy, experiences, gaussianClusters, subset } from '../train/synthetic.js';
@@ -12,7 +14,7 @@ import { accuracy, experiences, gaussianClusters, subset } from '../train/synthe
 const ctxFor = (dim: number, seed = 1) => ({ seed, dim, numClasses: 100 });
 
 function createWa(options: Record<string, number | boolean | string>, dim: number, seed = 1): HeadLearner {
-  return waMethod.create(options, ctxFor(dim, seed)) as HeadLearner;
+  return createLearner(waMethod, options, ctxFor(dim, seed)) as HeadLearner;
 }
 
 function perTask(l: Learner): TaskRecord[] {
@@ -49,7 +51,7 @@ describe('learners/wa', function () {
     await initBackend();
   });
 
-  describe('weight aligning on the head (wa.md §6.1–6.3)', () => {
+  describe('weight aligning on the head (docs/methods/wa.md "Tests")', () => {
     it('hand-made matrix: γ = 0.5, new rows halved, old rows bit-identical', () => {
       const head = new ClassifierHead({ kind: 'linear', dim: 2, hidden: 0, bias: false }, new Rng(1));
       head.setLastLayer(Float32Array.from([1, 0, 0, 3, 4, 0, 0, -4]), 4);
@@ -114,17 +116,17 @@ describe('learners/wa', function () {
         const old = seen.slice(0, exp.index * 5);
         const test = subset(data.test, seen);
         const aligned = accuracy(wa.predict(test), test, old);
-        const unaligned = accuracy(wa.predictUnaligned(test), test, old);
+        const unaligned = accuracy(wa.extraPredictions(test).unaligned, test, old);
         expect(aligned, `task ${exp.index}`).to.be.greaterThan(unaligned + 10);
       }
       const gammas = wa.stateSummary().gamma as Array<number | null>;
       expect(gammas[0]).to.equal(null);
       expect(gammas.slice(1).every((g) => g !== null && g > 0 && g < 1)).to.equal(true);
-      expect(wa.gammas()).to.deep.equal(gammas);
+      expect(perTask(wa).map((r) => r.gamma)).to.deep.equal(gammas);
       wa.dispose();
     });
 
-    it('imbalance (§6.10): new rows outgrow old before aligning; aligning raises old accuracy and sends fewer old samples to new classes', async () => {
+    it('imbalance (docs/methods/wa.md "Tests"): new rows outgrow old before aligning; aligning raises old accuracy and sends fewer old samples to new classes', async () => {
       const d = gaussianClusters({ classes: 10, dim: 16, trainPerClass: 200, testPerClass: 60, sigma: 0.3, seed: 12, nonNegative: true });
       const s = experiences(d.train, 10, 5);
       const wa = createWa({ epochs: 8, memory: 50 }, 16, 3);
@@ -135,7 +137,7 @@ describe('learners/wa', function () {
       const old = [0, 1, 2, 3, 4];
       const neu = [5, 6, 7, 8, 9];
       const aligned = wa.predict(d.test);
-      const unaligned = wa.predictUnaligned(d.test);
+      const unaligned = wa.extraPredictions(d.test).unaligned;
       expect(accuracy(aligned, d.test, old)).to.be.greaterThan(accuracy(unaligned, d.test, old));
       expect(shareToNew(aligned, d.test, old, neu)).to.be.lessThan(shareToNew(unaligned, d.test, old, neu));
       wa.dispose();
@@ -161,7 +163,7 @@ describe('learners/wa', function () {
       }
     });
 
-    it('λ schedule (§6.5): B0-Inc10 → 0.5 at task 2, 0.9 at task 10; B50-Inc10 → 50/60 at task 2', async () => {
+    it('λ schedule (docs/methods/wa.md "Tests"): B0-Inc10 → 0.5 at task 2, 0.9 at task 10; B50-Inc10 → 50/60 at task 2', async () => {
       const d = gaussianClusters({ classes: 100, dim: 4, trainPerClass: 2, testPerClass: 1, sigma: 0.3, seed: 1, nonNegative: true });
       const wa = createWa({ epochs: 1, memory: 200 }, 4);
       for (const exp of experiences(d.train, 100, 10)) await wa.learn(exp);
@@ -196,7 +198,7 @@ describe('learners/wa', function () {
       one.dispose();
     });
 
-    it('clipping (§6.8): clip true keeps min(W) ≥ 0; clip auto on signed features is off and says so', async () => {
+    it('clipping (docs/methods/wa.md "Tests"): clip true keeps min(W) ≥ 0; clip auto on signed features is off and says so', async () => {
       const wa = createWa({ epochs: 2, memory: 40, clip: 'true' }, dim);
       for (const exp of stream.slice(0, 2)) {
         await wa.learn(exp);
@@ -295,8 +297,8 @@ describe('learners/wa', function () {
   });
 
   describe('options', () => {
-    it('spec defaults (wa.md §3, §5)', () => {
-      const d = Object.fromEntries(WA_OPTIONS.map((o) => [o.name, o.default]));
+    it('spec defaults (docs/methods/wa.md "Hyperparameters", "Options")', () => {
+      const d = defaultsOf(WA_OPTIONS);
       expect(d).to.include({
         epochs: 40, lr: 0.1, batchSize: 128, weightDecay: 2e-4, weightDecayFirst: 5e-4, momentum: 0.9,
         schedule: 'step', optimizer: 'sgd', align: true, clip: 'auto', bias: false, kd: true, kdT: 2,
@@ -309,15 +311,17 @@ describe('learners/wa', function () {
     });
 
     it('bad options are UserErrors naming the flag', () => {
-      expect(() => createWa({ lambda: 'half' }, 8)).to.throw(UserError, /--lambda/);
+      expect(() => createWa({ lambda: 'half' }, 8)).to.throw(UserError, /--lambda must be ratio or a number in 0\.\.1/);
       expect(() => createWa({ lambda: 1.5 }, 8)).to.throw(UserError, /--lambda/);
       expect(() => createWa({ head: 'cnn' }, 8)).to.throw(UserError, /--head must be one of linear, mlp/);
       expect(() => createWa({ epochs: 2.5 }, 8)).to.throw(UserError, /--epochs must be an integer/);
       expect(() => createWa({ batchSize: 0 }, 8)).to.throw(UserError, /--batch-size/);
-      expect(() => createWa({ memorySize: 10 }, 8)).to.throw(UserError, /no option "memorySize"/);
+      expect(() => createWa({ kdT: 0 }, 8)).to.throw(UserError, /--kd-t must be a number > 0/);
+      expect(() => createWa({ bias: 'yes' }, 8)).to.throw(UserError, /--bias must be true or false/);
+      expect(() => createWa({ memorySize: 10 }, 8)).to.throw(UserError, /wa has no option --memory-size/);
       expect(() => createWa({ eval: 'nme', memory: 0 }, 8)).to.throw(UserError, /--eval nme/);
       const wa = createWa({ lambda: '0.25', align: 'false' }, 8);
-      expect(wa.options()).to.include({ align: false });
+      expect(wa.options()).to.include({ align: false, lambda: 0.25 });
       wa.dispose();
     });
   });

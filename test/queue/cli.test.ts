@@ -48,7 +48,7 @@ describe('cl sweep --queue / cl worker: input errors (no Redis needed)', functio
   });
 
   it('a bad method option stops the submission before anything is queued', async () => {
-    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: run "nmc accumulator=bogus": nmc option --accumulator: "bogus" is not one of float64, kahan32/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: run nmc accumulator=bogus of the sweep: nmc --accumulator must be one of float64, kahan32, got "bogus"$/m);
   });
 
   it('--workers, --attach without a queue, a bad sweep id, a bad duration', async () => {

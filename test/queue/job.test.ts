@@ -8,6 +8,8 @@ import { isUserError } from '../../src/errors.js';
 import { parseQueueUrl, redactArgv, scrub } from '../../src/queue/connection.js';
 import { canonicalJson, checkPayload, InvalidPayloadError, jobIdOf, makePayload, sweepIdOf, type RunConfig } from '../../src/queue/job.js';
 import { parseDuration } from '../../src/queue/queue.js';
+import { MAX_SEED, RUN_OPTIONS } from '../../src/experiment-options.js';
+import { resolveOptions } from '../../src/options.js';
 import { mnistNmcConfig } from './fixtures.js';
 
 const config = mnistNmcConfig;
@@ -71,6 +73,31 @@ describe('queue/job', () => {
       expect(e, JSON.stringify(data).slice(0, 80)).to.be.instanceOf(InvalidPayloadError);
       expect(e.message).to.match(pattern);
     }
+  });
+
+  it("seed and split overrides are checked by `cl run`'s own option declarations (RUN_OPTIONS), not a copy", () => {
+    // Every seed `cl run --seed` takes is a valid job: up to MAX_SEED (2^32 - 1), not just 2^31 - 1.
+    for (const seed of [0, 2 ** 31, MAX_SEED]) {
+      const c = config({ seed });
+      expect(checkPayload(JSON.parse(JSON.stringify(makePayload('x', c))), jobIdOf(c)).config.seed).to.equal(seed);
+    }
+    const ok = config({ overrides: { base: 0, increment: [17, 17, 16], order: 'seed:3' } });
+    expect(() => checkPayload(JSON.parse(JSON.stringify(makePayload('x', ok))), jobIdOf(ok))).not.to.throw();
+    // What `cl run` refuses, a worker refuses: the same bounds come from the same declarations.
+    for (const [bad, pattern] of [
+      [{ seed: MAX_SEED + 1 }, /\/config\/seed must be <= 4294967295/],
+      [{ seed: -1 }, /\/config\/seed must be >= 0/],
+      [{ seed: 1.5 }, /\/config\/seed must be integer/],
+      [{ overrides: { base: -1 } }, /\/config\/overrides\/base must be >= 0/],
+      [{ overrides: { increment: [10, 0] } }, /\/config\/overrides\/increment/],
+      [{ overrides: { classes: 5 } as RunConfig['overrides'] }, /\/config\/overrides must NOT have additional properties/],
+    ] as [Partial<RunConfig>, RegExp][]) {
+      const c = config(bad);
+      const e = thrown(() => checkPayload(JSON.parse(JSON.stringify(makePayload('x', c))), jobIdOf(c)));
+      expect(e, JSON.stringify(bad)).to.be.instanceOf(InvalidPayloadError);
+      expect(e.message, JSON.stringify(bad)).to.match(pattern);
+    }
+    for (const o of [{ seed: MAX_SEED + 1 }, { seed: -1 }, { base: -1 }, { increment: [10, 0] }]) expect(() => resolveOptions(RUN_OPTIONS, o, 'cl run'), JSON.stringify(o)).to.throw();
   });
 });
 

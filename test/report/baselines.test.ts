@@ -30,7 +30,7 @@ describe('report/baselines', () => {
   const all = loadBaselines();
   const byId = (id: string) => all.find((b) => b.id === id) as BaselineEntry;
 
-  it('loads and validates the shipped files with the published numbers of protocols.md §11', () => {
+  it('loads and validates the shipped files with the published numbers of docs/protocols.md "Published reference numbers"', () => {
     expect(byId('janson-nmc-cifar100-b0inc10-abstract').values).to.deep.equal([88.53]);
     expect(byId('janson-nmc-cifar100-b0inc10-abstract').statusNote).to.equal('number verified; metric reading unverified');
     expect(byId('janson-nmc-cifar100-b0inc10-final').values).to.deep.equal([83.7]);
@@ -43,7 +43,7 @@ describe('report/baselines', () => {
     for (const b of all) expect(b.citation.length).to.be.greaterThan(20);
   });
 
-  it('the SimpleCIL curves agree with their scalars: Ā and A_T of the logs, B0-Inc10 = even points of B0-Inc5 (§10)', () => {
+  it('the SimpleCIL curves agree with their scalars: Ā and A_T of the logs, B0-Inc10 = even points of B0-Inc5 (split invariance)', () => {
     const c5 = byId('simplecil-vitb16in21k-cifar100-b0inc5-curve').values;
     const c10 = byId('simplecil-vitb16in21k-cifar100-b0inc10-curve').values;
     expect(c10).to.deep.equal(c5.filter((_, i) => i % 2 === 1));

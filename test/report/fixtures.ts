@@ -80,5 +80,5 @@ export function makeRun(o: FixtureOptions): RunRecord {
   };
 }
 
-/** protocols.md §5 worked matrix: A_t = 80, 80, 73.33, 75; Ā = 77.083; F max-prev 10, max-all 11.667, first 1.667; BWT −1.667. */
+/** docs/protocols.md "Accuracy aggregates" worked matrix: A_t = 80, 80, 73.33, 75; Ā = 77.083; F max-prev 10, max-all 11.667, first 1.667; BWT −1.667. */
 export const WORKED_R = [[80], [90, 70], [75, 85, 60], [60, 80, 65, 95]];

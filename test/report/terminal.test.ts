@@ -15,7 +15,7 @@ function valueAfter(text: string, label: string): string {
 describe('report/terminal', () => {
   const run = makeRun({ id: 'abcdef1234567890', R: WORKED_R, seed: 7, method: 'wa', methodOptions: { lr: 0.1, epochs: 3 } });
 
-  it('renderRun labels every metric unambiguously with the worked-matrix values (protocols §5–7)', () => {
+  it('renderRun labels every metric unambiguously with the worked-matrix values (docs/protocols.md "Accuracy aggregates" to "Transfer")', () => {
     const out = strip(renderRun(run));
     expect(valueAfter(out, 'A_T (final accuracy)')).to.equal('75.00 %');
     expect(valueAfter(out, 'Ā (average incremental accuracy, first task included)')).to.equal('77.08 %');

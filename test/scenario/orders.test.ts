@@ -7,7 +7,7 @@ function isPermutation(a: readonly number[], n: number): boolean {
 }
 
 describe('scenario/orders', () => {
-  it('icarl-1993 matches protocols §2 (permutation, first five, label 0 at 69, checksum)', () => {
+  it('icarl-1993 matches docs/protocols.md "Class orders" (permutation, first five, label 0 at 69, checksum)', () => {
     const o = resolveOrder('icarl-1993', 100);
     expect(o.id).to.equal('icarl-1993');
     expect(o.seed).to.equal(null);
@@ -18,7 +18,7 @@ describe('scenario/orders', () => {
     expect(o.classes).to.deep.equal([...ICARL_1993]);
   });
 
-  it('podnet-fixed matches protocols §2 (permutation, checksum 235451)', () => {
+  it('podnet-fixed matches docs/protocols.md "Class orders" (permutation, checksum 235451)', () => {
     const o = resolveOrder('podnet-fixed', 100);
     expect(isPermutation(o.classes, 100)).to.equal(true);
     expect(o.classes.slice(0, 5)).to.deep.equal([87, 0, 52, 58, 44]);

@@ -4,17 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { ICARL_1993, PODNET_FIXED } from '../../src/scenario/orders.js';
-import { listScenarios, loadScenario, packageRoot, scenariosDir } from '../../src/scenario/scenario.js';
+import { scenarioFeatures } from '../../src/features.js';
+import { checkScenarioClasses, jsonNestingDepth, listScenarios, loadScenario, packageRoot, scenariosDir } from '../../src/scenario/scenario.js';
+import { userError } from '../user-error.js';
 
-function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
 
 const valid = {
   name: 'tiny',
@@ -165,5 +158,69 @@ describe('scenario/scenario', () => {
     expect(list[1]).to.deep.include({ dataset: 'mnist-embedded', split: 'B0-Inc2', order: 'natural', backbone: 'pixels' });
     expect(list[0]).to.deep.include({ dataset: '', split: '' });
     expect(loadScenario('good', {}, dir).taskClasses).to.have.length(5);
+  });
+
+  it("checks numClasses against the dataset's class count before building anything", () => {
+    // 1e9 classes used to build a 1e9-entry order and abort Node out of memory.
+    const huge = write('huge.json', JSON.stringify({ ...valid, numClasses: 1e9 }));
+    const t0 = performance.now();
+    expect(userError(() => loadScenario(huge)).message).to.match(/\/numClasses: is 1000000000: must be <= 1000000/);
+    expect(performance.now() - t0).to.be.below(1000);
+    // More classes than the dataset has: always an error (it used to fail only after tasks ran).
+    const more = write('more.json', JSON.stringify({ ...valid, numClasses: 12, split: 'B0-Inc2' }));
+    const m = userError(() => loadScenario(more));
+    expect(m.message).to.include(more).and.match(/numClasses is 12 but dataset mnist-embedded has 10 classes/);
+    expect(m.hint).to.match(/"numClasses": 10/);
+    // Fewer: an error unless the scenario says "subset": true (it used to run silently on a subset).
+    const fewer = write('fewer.json', JSON.stringify({ ...valid, numClasses: 6 }));
+    const f = userError(() => loadScenario(fewer));
+    expect(f.message).to.match(/numClasses is 6 but dataset mnist-embedded has 10 classes, so 4 classes would be left out/);
+    expect(f.hint).to.match(/"subset": true/);
+    const subset = write('subset.json', JSON.stringify({ ...valid, numClasses: 6, subset: true }));
+    const s6 = loadScenario(subset);
+    expect(s6.subset).to.equal(true);
+    expect(s6.taskClasses).to.deep.equal([[0, 1], [2, 3], [4, 5]]);
+    expect(loadScenario('split-mnist').subset).to.equal(false);
+    // "subset" does not allow more classes than the dataset has, and must be a boolean.
+    expect(userError(() => loadScenario(write('more-subset.json', JSON.stringify({ ...valid, numClasses: 12, subset: true })))).message).to.match(/has 10 classes/);
+    expect(userError(() => loadScenario(write('subset-str.json', JSON.stringify({ ...valid, subset: 'yes' })))).message).to.match(/\/subset: is "yes", must be boolean/);
+    // listScenarios flags such a file as broken.
+    const dir = fs.mkdtempSync(path.join(tmp, 'classes-'));
+    fs.writeFileSync(path.join(dir, 'fewer.json'), JSON.stringify({ ...valid, name: 'fewer', numClasses: 6 }));
+    expect(listScenarios(dir)[0].error).to.match(/4 classes would be left out/);
+  });
+
+  it('checks any dataset by its declared class count (not only the registry): checkScenarioClasses and scenarioFeatures', async () => {
+    const s = { name: 'x', dataset: 'some-folder-dataset', numClasses: 7 };
+    expect(() => checkScenarioClasses(s, 7)).not.to.throw();
+    expect(userError(() => checkScenarioClasses(s, 5)).message).to.match(/numClasses is 7 but dataset some-folder-dataset has 5 classes/);
+    expect(userError(() => checkScenarioClasses(s, 9)).message).to.match(/2 classes would be left out/);
+    expect(() => checkScenarioClasses({ ...s, subset: true }, 9)).not.to.throw();
+    // scenarioFeatures checks against the loaded dataset before any backbone or extraction.
+    const events: string[] = [];
+    const cacheRoot = fs.mkdtempSync(path.join(tmp, 'cache-'));
+    let err: unknown;
+    try {
+      await scenarioFeatures(
+        { dataset: 'mnist-embedded', backbone: 'pixels', cacheRoot, scenario: { name: 'direct', dataset: 'mnist-embedded', numClasses: 12 } },
+        (e) => events.push(e.type === 'stage' ? e.message : e.type),
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(UserError);
+    expect((err as UserError).message).to.match(/scenario direct: numClasses is 12 but dataset mnist-embedded has 10 classes/);
+    expect(events).to.deep.equal(['dataset mnist-embedded']);
+    expect(fs.readdirSync(cacheRoot)).to.deep.equal([]);
+  });
+
+  it('refuses files that are not scenarios before parsing them: devices, huge or deeply nested files', () => {
+    expect(userError(() => loadScenario('/dev/zero')).message).to.match(/is not a regular file/);
+    expect(userError(() => loadScenario(tmp)).message).to.match(/is not a regular file/);
+    const deep = write('deep.json', `{"order": ${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+    expect(userError(() => loadScenario(deep)).message).to.match(/nests 50001 levels deep/);
+    expect(jsonNestingDepth('{"a": "[[[[", "b": [1, {"c": "\\"]"}]}')).to.equal(3);
+    const big = write('big.json', ' '.repeat(4 * 1024 * 1024 + 1));
+    expect(userError(() => loadScenario(big)).message).to.match(/bytes, more than a scenario can be/);
   });
 });

@@ -4,7 +4,7 @@ import { ICARL_1993 } from '../../src/scenario/orders.js';
 import { formatSplit, numTasks, parseSplit, taskClasses, taskSizes } from '../../src/scenario/split.js';
 
 describe('scenario/split', () => {
-  it('number of tasks on CIFAR-100 (protocols §1)', () => {
+  it('number of tasks on CIFAR-100 (docs/protocols.md "Scenario names")', () => {
     expect(numTasks('B0-Inc10', 100)).to.equal(10);
     expect(numTasks('B0-Inc5', 100)).to.equal(20);
     expect(numTasks('B50-Inc10', 100)).to.equal(6);

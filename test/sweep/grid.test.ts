@@ -51,7 +51,8 @@ describe('sweep/grid', () => {
     expect(() => parseSet(['lr'])).to.throw(UserError, /name=value/);
     expect(() => parseSet(['lr=0.1,,0.2'])).to.throw(UserError, /empty item/);
     expect(() => parseSet(['lr=1', 'lr=2'])).to.throw(UserError, /twice/);
-    expect(() => parseSeeds('1,x')).to.throw(UserError, /--seeds: "x"/);
+    expect(() => parseSeeds('1,x')).to.throw(UserError, /cl sweep --seeds must be an integer in 0\.\.4294967295, got "x"/);
+    expect(() => parseSeeds('4294967297')).to.throw(UserError, /--seeds must be an integer in 0\.\.4294967295/);
     expect(parseSeeds('1, 2,3')).to.deep.equal([1, 2, 3]);
   });
 });

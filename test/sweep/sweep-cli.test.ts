@@ -1,6 +1,8 @@
 /**
  * End to end: `cl sweep` on the offline split-mnist-mini scenario, two runs at once, one of them failing
- * on purpose (a bad option value). The good run must be stored and compared, the bad one reported.
+ * on purpose while it runs (a learning rate that makes training diverge). The good run must be
+ * stored and compared, the bad one reported. A value that cannot even be parsed (a typo) fails the
+ * whole sweep at once, before any run starts.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -39,12 +41,17 @@ describe('cl sweep (child processes, split-mnist-mini)', function () {
     const env: NodeJS.ProcessEnv = { ...process.env, CL_CACHE_DIR: path.join(dir, 'cache'), NO_COLOR: '1' };
     delete env.FORCE_COLOR;
     delete env.CL_STORE;
-    const res = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--seeds', '1,2', '--set', 'accumulator=float64,bogus', '--workers', '2', '--store', store], env);
+    const typo = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--store', store], env);
+    expect(typo.code, typo.stderr).to.equal(2);
+    expect(typo.stderr).to.match(/^cl: error: run nmc accumulator=bogus of the sweep: .*accumulator/m);
+    expect(fs.existsSync(store)).to.equal(false);
+
+    const res = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc,wa', '--set', 'lr=1e30', '--workers', '2', '--store', store], env);
     expect(res.code, res.stderr).to.equal(1);
-    expect(res.stderr).to.include('nmc is unseeded');
+    expect(res.stderr).to.include('nmc has no option lr');
     expect(res.stderr).to.include('sweep: 2 runs of split-mnist-mini, 2 at once');
-    expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc accumulator=float64/);
-    expect(res.stderr).to.match(/\[\d\/2\] failed nmc accumulator=bogus .*cl: error: .*accumulator/);
+    expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc/);
+    expect(res.stderr).to.match(/\[\d\/2\] failed wa seed=1 lr=1e30 .*cl: error: training diverged/);
     expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
 
     const s = await openStore(store);

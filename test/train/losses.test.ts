@@ -16,7 +16,7 @@ describe('train/losses', () => {
     expect(v).to.be.closeTo(expected, 1e-6);
   });
 
-  it('KD values of wa.md §6.4: ln 2 for equal zero logits, 1.044320 for (2,0) vs (0,2) at T = 2', () => {
+  it('KD values of docs/methods/wa.md "Tests": ln 2 for equal zero logits, 1.044320 for (2,0) vs (0,2) at T = 2', () => {
     const [a, b] = tf.tidy(() => {
       const q0 = softTargets(tf.tensor2d([[0, 0]]), 2);
       const q1 = softTargets(tf.tensor2d([[0, 2]]), 2);

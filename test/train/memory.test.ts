@@ -9,7 +9,7 @@ describe('train/memory', () => {
   const dim = 6;
   const data = gaussianClusters({ classes: 30, dim, trainPerClass: 80, testPerClass: 1, sigma: 0.4, seed: 21 });
 
-  it('quota of wa.md §6.6: K = 10 → 200, K = 30 → 66, K = 100 → 20', () => {
+  it('quota of docs/methods/wa.md "Tests": K = 10 → 200, K = 30 → 66, K = 100 → 20', () => {
     const mem = new ExemplarMemory(dim, { mode: 'fixed-total', total: 2000, perClass: 20, herding: 'icarl' });
     expect([10, 30, 100].map((k) => mem.quota(k))).to.deep.equal([200, 66, 20]);
     expect(66 * 30).to.equal(1980);
@@ -17,14 +17,14 @@ describe('train/memory', () => {
     expect([10, 30, 100].map((k) => pc.quota(k))).to.deep.equal([20, 20, 20]);
   });
 
-  it('fixed total: budget respected after every increment, old classes trimmed as a prefix of their herding order', () => {
+  it('fixed total: budget respected after every increment, old classes trimmed as a prefix of their herding order', async () => {
     const M = 200;
     const mem = new ExemplarMemory(dim, { mode: 'fixed-total', total: M, perClass: 20, herding: 'icarl' });
     const rng = new Rng(1);
     const firstRows = new Map<number, Float32Array>();
     for (let t = 0; t < 3; t++) {
       const classes = Array.from({ length: 10 }, (_, k) => t * 10 + k);
-      mem.update(classes, subset(data.train, classes), rng);
+      await mem.update(classes, subset(data.train, classes), rng);
       const K = (t + 1) * 10;
       const q = Math.min(80, Math.floor(M / K));
       const counts = mem.counts();
@@ -50,16 +50,16 @@ describe('train/memory', () => {
     expect(f.y.filter((y) => y === 29).length).to.equal(mem.quota(30));
   });
 
-  it('per-class: every class keeps memoryPerClass rows (or all it has)', () => {
+  it('per-class: every class keeps memoryPerClass rows (or all it has)', async () => {
     const mem = new ExemplarMemory(dim, { mode: 'per-class', total: 0, perClass: 12, herding: 'der' });
     const rng = new Rng(2);
     for (let t = 0; t < 3; t++) {
       const classes = Array.from({ length: 10 }, (_, k) => t * 10 + k);
-      mem.update(classes, subset(data.train, classes), rng);
+      await mem.update(classes, subset(data.train, classes), rng);
       expect(mem.size).to.equal(12 * (t + 1) * 10);
     }
     const tiny = new ExemplarMemory(dim, { mode: 'per-class', total: 0, perClass: 500, herding: 'random' });
-    tiny.update([3], subset(data.train, [3]), rng);
+    await tiny.update([3], subset(data.train, [3]), rng);
     expect(tiny.counts()).to.deep.equal({ '3': 80 });
   });
 

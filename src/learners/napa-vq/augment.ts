@@ -1,5 +1,5 @@
 /**
- * NA-PA: neighbourhood-aware prototype augmentation (methods/napa-vq.md §2.4). Pure JS.
+ * NA-PA: neighbourhood-aware prototype augmentation (docs/methods/napa-vq.md "Prototype augmentation (NA-PA)"). Pure JS.
  * Per synthetic sample: an old class c uniformly with replacement, anchor unit a = c; candidates
  * { j : G[a][j] > 0 } of the symmetric graph, which include a itself; j uniform (or by edge
  * strength, a labelled deviation); γ ~ U(0.5, 1); p = γ·μ_a + (1 − γ)·μ_j, label a.
@@ -74,7 +74,7 @@ export function augmentPrototypes(
     const gamma = rng.uniform(0.5, 1);
     const ma = prototypes[a];
     const mj = prototypes[j];
-    // Eq. of §2.4 step 3: p = γ·μ_a + (1 − γ)·μ_j.
+    // docs/methods/napa-vq.md "Prototype augmentation (NA-PA)": p = γ·μ_a + (1 − γ)·μ_j.
     for (let d = 0; d < dim; d++) out.p[s * dim + d] = gamma * ma[d] + (1 - gamma) * mj[d];
     out.anchors[s] = a;
     out.partners[s] = j;

@@ -1,5 +1,5 @@
 /**
- * The NA-VQ class graph (methods/napa-vq.md §2.2): a competitive-Hebbian graph over the coding
+ * The NA-VQ class graph (docs/methods/napa-vq.md "Class graph"): a competitive-Hebbian graph over the coding
  * vectors with k winners, multiplicative ageing and pruning, as in the reference code
  * (`TamashaM/NAPA-VQ`, losses/na_loss.py). Plain JS, outside any gradient tape.
  *
@@ -67,7 +67,7 @@ export class ClassGraph {
   }
 
   /**
-   * One competitive-Hebbian update (§2.2 steps 2–8). `knn` holds `rows` × k unit indices, nearest
+   * One competitive-Hebbian update (docs/methods/napa-vq.md "Class graph", steps 1–4). `knn` holds `rows` × k unit indices, nearest
    * first. Returns the pre-symmetric matrix that this call's L_NA reads; the graph itself ends
    * symmetric.
    */
@@ -106,7 +106,7 @@ export class ClassGraph {
 /**
  * The k nearest units of every row from a rows × units distance matrix (squared or not: the
  * ranking is the same), nearest first; ties go to the lower unit index. k is clipped to the
- * number of units (tf.topk would throw, §3 "graph k").
+ * number of units (tf.topk would throw; docs/methods/napa-vq.md "Hyperparameters").
  */
 export function nearestUnits(dist: ArrayLike<number>, rows: number, units: number, k: number): { knn: Int32Array; k: number } {
   const kk = Math.max(1, Math.min(k, units));
@@ -132,7 +132,7 @@ export function nearestUnits(dist: ArrayLike<number>, rows: number, units: numbe
   return { knn, k: kk };
 }
 
-/** N(y) = { j ≠ y : G[y][j] > 0 } of a U×U matrix (strength ignored, §2.2). */
+/** N(y) = { j ≠ y : G[y][j] > 0 } of a U×U matrix (strength ignored; docs/methods/napa-vq.md "Class graph"). */
 export function neighboursOf(g: ArrayLike<number>, units: number, y: number): number[] {
   const out: number[] = [];
   for (let j = 0; j < units; j++) if (j !== y && g[y * units + j] > 0) out.push(j);

@@ -1,5 +1,5 @@
 /**
- * NAPA-VQ losses (methods/napa-vq.md §2.3), rebuilt from the reference code (`TamashaM/NAPA-VQ`
+ * NAPA-VQ losses (docs/methods/napa-vq.md "Losses"), rebuilt from the reference code (`TamashaM/NAPA-VQ`
  * NAPAVQ.py, losses/na_loss.py; equation numbers of arXiv 2308.09297 unverified). Call the tensor
  * functions inside tf.tidy / tf.variableGrads.
  */
@@ -7,7 +7,7 @@ import { tf } from '../../tf.js';
 import { crossEntropy } from '../../train/losses.js';
 import { neighboursOf } from './graph.js';
 
-/** Added under square roots: √ has an infinite gradient at 0 (§4 "tfjs mechanics"). */
+/** Added under square roots: √ has an infinite gradient at 0 (docs/methods/napa-vq.md "Losses"). */
 export const SQRT_EPS = 1e-12;
 
 /** Squared Euclidean distances [B, U]: relu(‖z‖² + ‖c‖² − 2·z·cᵀ). */
@@ -19,7 +19,7 @@ export function squaredDistances(z: tf.Tensor2D, c: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-/** L_DCE = mean CE(−‖z − c_j‖₂ / τ over all units, y): Euclidean, not squared (§2.3). */
+/** L_DCE = mean CE(−‖z − c_j‖₂ / τ over all units, y): Euclidean, not squared (docs/methods/napa-vq.md "Losses"). */
 export function dceLoss(d2: tf.Tensor2D, labels: tf.Tensor1D, tau: number): tf.Scalar {
   return tf.tidy(() => crossEntropy(tf.div(tf.neg(tf.sqrt(tf.add(d2, SQRT_EPS))), tau) as tf.Tensor2D, labels));
 }
@@ -71,7 +71,7 @@ export type KdForm = 'frobenius' | 'mean-l2';
 export const KD_FORMS: KdForm[] = ['frobenius', 'mean-l2'];
 
 /**
- * Feature distillation (§2.3, pitfall 5): frobenius = ‖F_new − F_old‖_F over the whole batch (not
+ * Feature distillation (docs/methods/napa-vq.md "Losses" and "Pitfalls"): frobenius = ‖F_new − F_old‖_F over the whole batch (not
  * squared, not averaged, as the reference code); mean-l2 = mean per-row L2 distance.
  */
 export function kdLoss(fNew: tf.Tensor2D, fOld: tf.Tensor2D, form: KdForm): tf.Scalar {
