@@ -135,9 +135,12 @@ describe('cl worker + cl sweep --queue: security (real redis-server on loopback)
     const good = mnistNmcConfig();
     const path1 = { ...good, backbone: 'onnx:/etc/passwd' };
     const unknownOption = { ...good, options: { ...good.options, exec: 'sh -c id' } };
+    // Checked by the method's own option declarations (src/options.ts), as `cl run --variant` is.
+    const badValue = { ...good, options: { ...good.options, variant: '$(id)' } };
     const jobs: [string, unknown, RegExp][] = [
       [jobIdOf(path1), makePayload('path', path1), /^cl: error: job r[0-9a-f]{20} is not a cl run job: \/config\/backbone must match pattern/],
-      [jobIdOf(unknownOption), makePayload('option', unknownOption), /^cl: error: method nmc has no option "exec"/],
+      [jobIdOf(unknownOption), makePayload('option', unknownOption), /^cl: error: nmc has no option --exec$/m],
+      [jobIdOf(badValue), makePayload('value', badValue), /^cl: error: nmc --variant must be one of janson, simplecil, custom, got "\$\(id\)"$/m],
       ['rdeadbeefdeadbeefdead', makePayload('wrong id', good), /^cl: error: job rdeadbeefdeadbeefdead does not carry the configuration its id names/],
       [jobIdOf(good), { ...makePayload('extra', good), command: 'rm -rf ~' }, /^cl: error: job r[0-9a-f]{20} is not a cl run job: \/ must NOT have additional properties/],
     ];
