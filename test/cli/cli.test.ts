@@ -305,6 +305,8 @@ describe('cl CLI (child process)', function () {
     });
 
     it('runs NMC over the shared MobileNetV2 with preprocessing inside onnxruntime (grey digits -> RGB 224)', function () {
+      // 10,000 images through MobileNetV2: ~25 s on 2 idle cores, minutes on a loaded machine.
+      this.timeout(600_000);
       const model = path.join(shared!, 'models', 'mobilenetv2-int8', 'mobilenetv2-12-int8-features.onnx');
       const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--backbone', `onnx:${model}#features`, '--json', '--store', store], env);
       expect(r.code, r.stderr).to.equal(0);
