@@ -4,8 +4,8 @@
  * follow them, write every increment into the store as it arrives, show the live table, and end
  * with the comparison of the sweep's runs. Ctrl-C leaves the jobs to the workers.
  *
- * The input is a list of cells, each a `cl run` argument list: today the grid of `cl sweep
- * <scenario> --methods … --seeds … --set …`; a study file can produce the same list.
+ * The input is a list of cells, each a `cl run` argument list: today the grid of
+ * `cl sweep <scenario> --methods … --seeds … --set …`; a study file can produce the same list.
  */
 import chalk from 'chalk';
 import { UserError } from '../errors.js';
