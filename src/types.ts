@@ -2,6 +2,7 @@
  * Core types shared by every module (see docs/architecture.md "Core types").
  * Labels are always the dataset's own ids; class orders only decide which classes form which task.
  */
+import type { CompatRecord } from './compat/record.js';
 
 /** A block of feature vectors (row-major, `count` rows of `dim` floats) with their labels. */
 export interface Features {
@@ -191,16 +192,24 @@ export interface RunSummary {
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
 
-export interface RunRecord {
+/** Fields every stored record has, whatever its kind ('run', 'compat', ...). See docs/store.md. */
+export interface RecordBase {
+  /** Lowercase letters, digits, '-' and '_' (generated ids: 8 base36 chars of time + 6 random). */
   id: string;
-  kind: 'run';
+  kind: string;
   createdAt: string;
   updatedAt: string;
-  status: RunStatus;
-  /** Set when status is failed/interrupted. */
-  error?: string;
+  status: string;
+  /** The process that owns the record (runs it), and its host. */
   pid: number;
   host: string;
+  /** Set when status is failed/interrupted. */
+  error?: string;
+}
+
+export interface RunRecord extends RecordBase {
+  kind: 'run';
+  status: RunStatus;
   scenario: {
     name: string;
     dataset: string;
@@ -229,3 +238,6 @@ export interface RunRecord {
   increments: IncrementResult[];
   summary?: RunSummary;
 }
+
+/** Every record kind the store holds (docs/store.md): what `Store.get` returns, narrowed by `kind`. */
+export type StoredRecord = RunRecord | CompatRecord;

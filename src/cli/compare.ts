@@ -5,7 +5,7 @@ import { loadBaselines, matchingBaselines } from '../report/baselines.js';
 import { comparisonJson, compareRuns, renderComparison, selectRuns } from '../report/compare.js';
 import { writeHtml } from '../report/html.js';
 import { writePlot } from '../report/plot.js';
-import { effectiveStatus, openStore } from '../store/store.js';
+import { effectiveStatus, getRun, isRunEntry, MalformedRecordError, openStore } from '../store/store.js';
 import type { ForgettingDefinition, RunRecord } from '../types.js';
 import { action, addStoreOption, storePath } from './common.js';
 import { printable } from '../report/printable.js';
@@ -51,10 +51,26 @@ export function register(program: Command): void {
   addStoreOption(cmd);
   cmd.action(
     action(async (ids: string[], opts: CompareOpts) => {
-      const store = await openStore(storePath(opts));
-      const records = (await store.list({ kind: 'run' })) as unknown as RunRecord[];
-      const statusOf = (r: RunRecord): string => effectiveStatus(r);
-      const runs = selectRuns(records, { ids, scenario: opts.scenario, method: opts.method, backbone: opts.backbone, last: opts.last, statusOf });
+      const store = await openStore(storePath(opts), { readOnly: true });
+      // Select on the index; read only the chosen records.
+      const entries = await store.entries({ kind: 'run' });
+      const skip = (id: string, problem: string): void => store.warn(`skipped record ${id} in ${store.path}: malformed (${problem})`);
+      const good = entries.filter(isRunEntry);
+      const bad = entries.filter((e) => e.problem !== undefined);
+      for (const e of bad) skip(e.id, e.problem ?? '');
+      // A named id that only a malformed record answers to is skipped like the record (warned above).
+      const named = ids.filter((id) => good.some((e) => e.id.startsWith(id)) || !bad.some((e) => e.id.startsWith(id)));
+      const chosen = ids.length > 0 && named.length === 0 ? [] : selectRuns(good, { ids: named, scenario: opts.scenario, method: opts.method, backbone: opts.backbone, last: opts.last, statusOf: effectiveStatus });
+      const runs: RunRecord[] = [];
+      for (const e of chosen) {
+        try {
+          runs.push(await getRun(store, e.id));
+        } catch (err) {
+          if (!(err instanceof MalformedRecordError)) throw err;
+          skip(err.id, err.problem);
+        }
+      }
+      if (runs.length === 0) throw new UserError('none of the selected runs can be read (see the warnings above)', 'list the runs with `cl ls`');
       const baselines = opts.baselines ? matchingBaselines(loadBaselines(), runs) : [];
       const cmp = compareRuns(runs, { forgetting: opts.forgetting, baselines });
       if (opts.plot) await writePlot(cmp, opts.plot);

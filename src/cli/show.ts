@@ -1,10 +1,8 @@
-/** `cl show <id>`: one run's accuracy matrix, curve and summary. */
+/** `cl show <id>`: one run's accuracy matrix, curve and summary (reads that record only). */
 import type { Command } from 'commander';
-import type { CompatRecord } from '../compat/record.js';
 import { renderCompat } from '../report/compat.js';
 import { renderRun } from '../report/terminal.js';
-import { effectiveStatus, openStore } from '../store/store.js';
-import type { RunRecord } from '../types.js';
+import { MalformedRecordError, openStore, withEffectiveStatus } from '../store/store.js';
 import { action, addStoreOption, storePath } from './common.js';
 
 export function register(program: Command): void {
@@ -16,12 +14,22 @@ export function register(program: Command): void {
   addStoreOption(cmd);
   cmd.action(
     action(async (id: string, opts: { store?: string; json?: boolean }) => {
-      const store = await openStore(storePath(opts));
-      const rec = await store.get(id);
-      const record = { ...rec, status: effectiveStatus(rec) };
-      if (opts.json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
-      else if (record.kind === 'compat') process.stdout.write(`${renderCompat(record as unknown as CompatRecord)}\n`);
-      else process.stdout.write(`${renderRun(record as unknown as RunRecord)}\n`);
+      const store = await openStore(storePath(opts), { readOnly: true });
+      let rec;
+      try {
+        rec = withEffectiveStatus(await store.get(id));
+      } catch (e) {
+        // A malformed record cannot be rendered, but its JSON is printed as stored (to repair it).
+        if (!(e instanceof MalformedRecordError) || !opts.json) throw e;
+        const raw = await store.inspect(e.id);
+        if (raw.record === null) throw e;
+        store.warn(`record ${e.id} in ${store.path} is malformed (${e.problem}); printed as stored`);
+        process.stdout.write(`${JSON.stringify(raw.record, null, 2)}\n`);
+        return;
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(rec, null, 2)}\n`);
+      else if (rec.kind === 'compat') process.stdout.write(`${renderCompat(rec)}\n`);
+      else process.stdout.write(`${renderRun(rec)}\n`);
     }),
   );
 }

@@ -5,8 +5,7 @@
  * computed yet), values in percent.
  */
 import type { ClassOrder } from '../scenario/orders.js';
-import type { DataProvenance } from '../types.js';
-import type { RecordBase } from '../store/store.js';
+import type { DataProvenance, RecordBase } from '../types.js';
 import type { CompatMethod, CompatOptions } from './options.js';
 
 export type CompatMetric = 'top1' | 'top5' | 'mAP';

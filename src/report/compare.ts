@@ -14,7 +14,7 @@ import { formatDuration, formatStat, stat, type Stat } from './stats.js';
 import { renderTable } from './table.js';
 import { printableDeep } from './printable.js';
 
-export interface RunSelection {
+export interface RunSelection<R extends Selectable = RunRecord> {
   /** Run ids or unique id prefixes. */
   ids?: string[];
   scenario?: string;
@@ -25,10 +25,22 @@ export interface RunSelection {
   /** Without ids only finished runs are taken; set to take unfinished ones too. */
   includeUnfinished?: boolean;
   /** Status to judge "finished" by (the store's effectiveStatus); default record.status. */
-  statusOf?: (record: RunRecord) => string;
+  statusOf?: (record: R) => string;
 }
 
-function describeSelection(sel: RunSelection): string {
+/** What selection looks at: a whole run record, or its index entry in the store (store/entries.ts). */
+export type Selectable = {
+  id: string;
+  createdAt: string;
+  status: string;
+  method: string;
+  scenario: { name: string };
+  backbone: { id: string };
+} & ({ increments: unknown[] } | { tasksDone: number });
+
+const tasksStored = (r: Selectable): number => ('tasksDone' in r ? r.tasksDone : r.increments.length);
+
+function describeSelection<R extends Selectable>(sel: RunSelection<R>): string {
   const parts = [
     sel.ids?.length ? `ids ${sel.ids.join(', ')}` : '',
     sel.scenario ? `--scenario ${sel.scenario}` : '',
@@ -40,9 +52,9 @@ function describeSelection(sel: RunSelection): string {
 }
 
 /** Pick the runs to compare (see RunSelection); throws a UserError when an id is unknown or nothing matches. */
-export function selectRuns(records: RunRecord[], sel: RunSelection): RunRecord[] {
-  const statusOf = sel.statusOf ?? ((r: RunRecord) => r.status);
-  let runs: RunRecord[];
+export function selectRuns<R extends Selectable>(records: R[], sel: RunSelection<R>): R[] {
+  const statusOf = sel.statusOf ?? ((r: R) => r.status);
+  let runs: R[];
   if (sel.ids && sel.ids.length > 0) {
     runs = sel.ids.map((id) => {
       const hits = records.filter((r) => r.id === id || r.id.startsWith(id));
@@ -58,12 +70,13 @@ export function selectRuns(records: RunRecord[], sel: RunSelection): RunRecord[]
   }
   runs = runs.filter(
     (r) =>
-      r.increments.length > 0 &&
+      tasksStored(r) > 0 &&
       (!sel.scenario || r.scenario.name === sel.scenario) &&
       (!sel.method || r.method === sel.method) &&
       (!sel.backbone || r.backbone.id === sel.backbone),
   );
-  runs.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  // ISO timestamps of one format: code-point order is time order (and 100x faster than localeCompare).
+  runs.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   if (sel.last !== undefined) runs = runs.slice(Math.max(0, runs.length - sel.last));
   if (runs.length === 0) {
     throw new UserError(`no runs with results match the selection (${describeSelection(sel)})`, 'list the runs with `cl ls`; unfinished runs are only compared when named by id');

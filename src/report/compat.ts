@@ -6,6 +6,7 @@
  */
 import chalk from 'chalk';
 import { COMPAT_METRICS, METRIC_LABELS, type CompatMetric, type CompatRecord } from '../compat/record.js';
+import { entryOf, isCompatEntry, type CompatEntry } from '../store/entries.js';
 import { formatDuration, formatNumber } from './stats.js';
 import { renderTable } from './table.js';
 import { printable, printableDeep } from './printable.js';
@@ -132,25 +133,30 @@ export function renderCompat(raw: CompatRecord): string {
   return `${parts.join('\n\n')}\n`;
 }
 
-/** One `cl ls` row for a compat record: id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
-export function renderCompatListLine(raw: CompatRecord, rawStatus: string = raw.status): string[] {
-  const record = printableDeep(raw);
+/** One `cl ls` row of a compatibility job from its index entry (no record is read): id, created, status, scenario, method, backbone, top-1 AC, mAP AM, versions. */
+export function renderCompatListLine(entry: CompatEntry, rawStatus: string = entry.status): string[] {
   const status = printable(rawStatus);
   const colour = status === 'finished' ? chalk.green : status === 'running' ? chalk.yellow : chalk.red;
   return [
-    record.id.slice(0, 8),
-    record.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    printable(entry.id.slice(0, 8)),
+    printable(entry.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
     colour(status),
-    `${record.scenario.name} ${chalk.dim(`compat ${record.steps} steps`)}`,
-    `${record.method}${record.method === 'oca' && record.methodOptions.ortho !== 'expm' ? ` (T⊥ ${record.methodOptions.ortho})` : ''}`,
-    record.backbone.id,
-    `AC ${record.ac.top1 === null ? '–' : formatNumber(record.ac.top1, 2)}`,
-    `AM ${record.am.mAP === null ? '–' : formatNumber(record.am.mAP)}`,
-    `${record.versions.length}/${record.steps}`,
+    `${printable(entry.scenario.name)} ${chalk.dim(`compat ${entry.steps} steps`)}`,
+    printable(`${entry.method}${entry.method === 'oca' && entry.ortho !== null && entry.ortho !== 'expm' ? ` (T⊥ ${entry.ortho})` : ''}`),
+    printable(entry.backbone.id),
+    `AC ${entry.acTop1 === null ? '–' : formatNumber(entry.acTop1, 2)}`,
+    `AM ${entry.amMap === null ? '–' : formatNumber(entry.amMap)}`,
+    `${entry.versionsDone}/${entry.steps}`,
   ];
+}
+
+function compatEntry(record: CompatRecord): CompatEntry {
+  const e = entryOf(record, 0);
+  if (!isCompatEntry(e)) throw new Error(`record ${record.id} is not a compat record`);
+  return e;
 }
 
 /** A plain one-line summary of a compat record (for logs and lists outside a table). */
 export function compatListLine(record: CompatRecord, status: string = record.status): string {
-  return renderCompatListLine(record, status).join('  ');
+  return renderCompatListLine(compatEntry(record), status).join('  ');
 }

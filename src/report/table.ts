@@ -12,7 +12,13 @@ export interface TableOptions {
   headerStyle?: (s: string) => string;
 }
 
-export const visibleWidth = (s: string): number => [...stripVTControlCharacters(s)].length;
+/** Printable width: code points, ANSI colour codes excluded (plain ASCII, most cells, is its length). */
+export const visibleWidth = (s: string): number => {
+  if (!/[^\x20-\x7e]/.test(s)) return s.length;
+  let n = 0;
+  for (const _ of stripVTControlCharacters(s)) n++;
+  return n;
+};
 
 function pad(s: string, width: number, align: Align): string {
   const fill = ' '.repeat(Math.max(0, width - visibleWidth(s)));
@@ -22,10 +28,9 @@ function pad(s: string, width: number, align: Align): string {
 /** Render rows (cells may contain ANSI codes) under a header, with a rule below the header. */
 export function renderTable(header: string[], rows: string[][], opts: TableOptions = {}): string {
   const gap = opts.gap ?? '  ';
-  const cols = Math.max(header.length, ...rows.map((r) => r.length));
-  const widths = Array.from({ length: cols }, (_, c) =>
-    Math.max(visibleWidth(header[c] ?? ''), ...rows.map((r) => visibleWidth(r[c] ?? ''))),
-  );
+  // Loops, not Math.max(...rows): `cl ls` of a big store has more rows than a call takes arguments.
+  const cols = rows.reduce((n, r) => Math.max(n, r.length), header.length);
+  const widths = Array.from({ length: cols }, (_, c) => rows.reduce((w, r) => Math.max(w, visibleWidth(r[c] ?? '')), visibleWidth(header[c] ?? '')));
   const align = (c: number): Align => opts.align?.[c] ?? (c === 0 ? 'left' : 'right');
   const line = (cells: string[]): string =>
     widths

@@ -4,6 +4,7 @@
  * Colour follows chalk's detection, so NO_COLOR and non-TTY output get plain text.
  */
 import chalk from 'chalk';
+import type { RunEntry } from '../store/entries.js';
 import type { RunRecord } from '../types.js';
 import { renderChart } from './chart.js';
 import { accuracyColour, textOn } from './colour.js';
@@ -157,29 +158,29 @@ export function renderRun(raw: RunRecord): string {
 }
 
 export interface RunListOptions {
-  /** Status to display (e.g. the store's effectiveStatus, which spots dead "running" runs); default record.status. */
-  statusOf?: (record: RunRecord) => string;
+  /** Status to display (e.g. the store's effectiveStatus, which spots dead "running" runs); default entry.status. */
+  statusOf?: (entry: RunEntry) => string;
 }
 
-/** The `cl ls` table: one line per run, newest last as given. */
-export function renderRunList(records: RunRecord[], opts: RunListOptions = {}): string {
-  if (records.length === 0) return 'no runs in the store\n';
-  const statusOf = opts.statusOf ?? ((r: RunRecord) => r.status);
-  const rows = records.map((raw) => {
-    const st = printable(statusOf(raw));
-    const r = printableDeep(raw);
-    const s = runSummary(r);
+/** The `cl ls` table from the store's index entries (no record is read): one line per run, in the order given. */
+export function renderRunList(entries: RunEntry[], opts: RunListOptions = {}): string {
+  if (entries.length === 0) return 'no runs in the store\n';
+  const statusOf = opts.statusOf ?? ((r: RunEntry) => r.status);
+  // Only the text shown is made printable (not the whole entry: at 100,000 runs that copy cost
+  // more than the rest of the table).
+  const rows = entries.map((r) => {
+    const st = printable(statusOf(r));
     const colour = st === 'finished' ? chalk.green : st === 'running' ? chalk.yellow : chalk.red;
     return [
-      shortId(r.id),
-      r.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+      printable(shortId(r.id)),
+      printable(r.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
       colour(st),
-      `${r.scenario.name} ${chalk.dim(r.scenario.split)}`,
-      r.method,
-      r.backbone.id,
-      formatNumber(s?.finalAccuracy),
-      formatNumber(s?.averageIncrementalAccuracy),
-      `${r.increments.length}/${plannedTasks(r)}`,
+      `${printable(r.scenario.name)} ${chalk.dim(printable(r.scenario.split))}`,
+      printable(r.method),
+      printable(r.backbone.id),
+      formatNumber(r.finalAccuracy),
+      formatNumber(r.averageIncrementalAccuracy),
+      `${r.tasksDone}/${r.scenario.tasks}`,
     ];
   });
   const head = ['id', 'created (UTC)', 'status', 'scenario', 'method', 'backbone', 'A_T %', 'Ā %', 'tasks'];

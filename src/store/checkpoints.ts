@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ownedTempName, sweepLeftovers, trackTemp } from '../leftovers.js';
+import { naming, storeIoError } from './fsio.js';
 
 export interface Checkpoint {
   format: 'cl-checkpoint';
@@ -47,15 +48,19 @@ async function sweepOnce(dir: string): Promise<void> {
   await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: STALE_TMP_MS });
 }
 
-/** Write (replace) the checkpoint of a run: temp file (named after its owner), fsync, rename. */
+/**
+ * Write (replace) the checkpoint of a run: temp file (named after its owner), fsync, rename. A
+ * failed write (a full disk) leaves no temp file; environment errors name the file and the cause
+ * (docs/store.md).
+ */
 export async function writeCheckpoint(storePath: string, content: Content): Promise<void> {
   const ck: Checkpoint = { format: 'cl-checkpoint', version: 2, sha256: checkpointDigest(content), ...content };
   const file = checkpointPath(storePath, ck.run);
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  await sweepOnce(path.dirname(file));
   const tmp = ownedTempName(file, '.tmp');
   const release = trackTemp(tmp);
   try {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await sweepOnce(path.dirname(file));
     const fh = await fsp.open(tmp, 'w');
     try {
       await fh.writeFile(JSON.stringify(ck));
@@ -65,8 +70,8 @@ export async function writeCheckpoint(storePath: string, content: Content): Prom
     }
     await fsp.rename(tmp, file);
   } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw storeIoError(naming(file, e), 'write', path.resolve(storePath), file);
   } finally {
     release();
   }

@@ -3,14 +3,14 @@
  * (docs/architecture.md "Results are precious"), so a crash loses at most the increment in flight.
  */
 import { UserError } from '../errors.js';
-import type { IncrementResult, RunRecord, RunSummary } from '../types.js';
-import type { RecordBase, Store } from './store.js';
+import type { IncrementResult, RunRecord, RunSummary, StoredRecord } from '../types.js';
+import type { Store } from './store.js';
 
-function asRun(record: RecordBase, store: Store): RunRecord {
+function asRun(record: StoredRecord, store: Store): RunRecord {
   if (record.kind !== 'run') {
     throw new UserError(`record ${record.id} in ${store.path} is a ${record.kind} record, not a run`, 'pass the id of a run (see `cl ls --kind run`)');
   }
-  return record as unknown as RunRecord;
+  return record;
 }
 
 /** A run record by exact id or unique prefix. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isRunRecord, openStore } from '../../src/store/store.js';
 import type { RunRecord } from '../../src/types.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,6 +29,11 @@ function cl(args: string[], env: Record<string, string> = {}): Result {
     timeout: 600_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The run records in a store, read the way cl reads them (docs/store.md). */
+async function storedRuns(file: string): Promise<RunRecord[]> {
+  return (await (await openStore(file, { warn: () => undefined })).list()).filter(isRunRecord);
 }
 
 function expectUserError(r: Result, pattern: RegExp): void {
@@ -53,7 +59,7 @@ describe('cl CLI (child process)', function () {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('runs the offline default scenario and stores a finished record', function () {
+  it('runs the offline default scenario and stores a finished record', async function () {
     const r = cl(['run', 'split-mnist-mini', '--method', 'nmc', '--json', '--quiet', '--store', store], env);
     expect(r.code, r.stderr).to.equal(0);
     const rec = JSON.parse(r.stdout) as RunRecord;
@@ -66,8 +72,7 @@ describe('cl CLI (child process)', function () {
     rec.increments.forEach((inc, t) => expect(inc.accuracyRow).to.have.length(t + 1));
     // Nearest class mean on raw pixels of MNIST digits is far above chance (10 %) but not perfect.
     expect(rec.summary!.finalAccuracy).to.be.within(60, 95);
-    const db = JSON.parse(fs.readFileSync(store, 'utf8')) as { records: RunRecord[] };
-    expect(db.records.map((x) => x.id)).to.include(rec.id);
+    expect((await storedRuns(store)).map((x) => x.id)).to.include(rec.id);
 
     const ls = cl(['ls', '--json', '--store', store], env);
     expect(ls.code).to.equal(0);
@@ -148,13 +153,13 @@ describe('cl CLI (child process)', function () {
     }
   });
 
-  it('stops a diverging run with a clear message and records it as failed', function () {
+  it('stops a diverging run with a clear message and records it as failed', async function () {
     const nanStore = path.join(tmp, 'nan.json');
     const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--lr', '1e30', '--epochs', '2', '--store', nanStore], env);
     expect(r.code, r.stderr).to.equal(3);
     expect(r.stderr).to.match(/^cl: error: training diverged.*--lr/m);
     expect(r.stderr, 'no stack trace').not.to.match(/\n\s+at /);
-    const [rec] = (JSON.parse(fs.readFileSync(nanStore, 'utf8')) as { records: RunRecord[] }).records;
+    const [rec] = await storedRuns(nanStore);
     expect(rec.status).to.equal('failed');
     expect(rec.error).to.match(/diverged/);
   });
@@ -207,15 +212,14 @@ describe('cl CLI (child process)', function () {
         child.on('exit', () => resolve());
         child.on('error', reject);
       });
-      const db = JSON.parse(fs.readFileSync(killStore, 'utf8')) as { records: RunRecord[] };
-      expect(db.records).to.have.length(1);
+      expect(await storedRuns(killStore)).to.have.length(1);
       const ls = cl(['ls', '--json', '--store', killStore], env);
-      const [rec] = JSON.parse(ls.stdout) as RunRecord[];
+      const [rec] = JSON.parse(ls.stdout) as { id: string; status: string; tasksDone: number }[];
       expect(rec.status).to.equal('interrupted');
-      expect(rec.increments.length).to.be.within(1, 4);
+      expect(rec.tasksDone).to.be.within(1, 4);
       const r = cl(['resume', rec.id, '--json', '--store', killStore], env);
       expect(r.code, r.stderr).to.equal(0);
-      expect(r.stderr).to.match(new RegExp(`${rec.increments.length} stored tasks?, continuing from task ${rec.increments.length + 1}`));
+      expect(r.stderr).to.match(new RegExp(`${rec.tasksDone} stored tasks?, continuing from task ${rec.tasksDone + 1}`));
       const done = JSON.parse(r.stdout) as RunRecord;
       expect(done.status).to.equal('finished');
       expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(full.increments.map((i) => i.correctPerClass));
@@ -251,25 +255,26 @@ describe('cl CLI (child process)', function () {
       expectUserError(cl(['resume', 'zzzz', '--store', live], env), /zzzz/);
     });
 
-    it("resumes on the run's own tfjs backend, not on what auto picks now", function () {
+    it("resumes on the run's own tfjs backend, not on what auto picks now", async function () {
       // A run made on the native backend cannot continue where only wasm/cpu exist.
       if (fs.existsSync(path.join(root, 'node_modules', '@tensorflow', 'tfjs-node')) || fs.existsSync(path.join(root, 'node_modules', '@tensorflow', 'tfjs-node-gpu'))) this.skip();
       const file = crashedStore('resume-native.json', 2, (rec) => {
         rec.backend = 'tensorflow';
       });
-      const before = fs.readFileSync(file);
+      const [before] = (JSON.parse(fs.readFileSync(file, 'utf8')) as { records: RunRecord[] }).records;
       expectUserError(cl(['resume', full.id, '--store', file], env), /tfjs backend "tensorflow" is not available/);
-      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      // (the single-file store was migrated to the current layout; the record is as it was)
+      expect(await storedRuns(file)).to.deep.equal([before]);
     });
 
-    it('stops when a replayed task does not reproduce the stored counts, leaving them as stored', function () {
+    it('stops when a replayed task does not reproduce the stored counts, leaving them as stored', async function () {
       const file = crashedStore('resume-tampered.json', 2, (rec) => {
         const c = Object.keys(rec.increments[1].correctPerClass)[0];
         rec.increments[1].correctPerClass[c] -= 1;
       });
       const before = (JSON.parse(fs.readFileSync(file, 'utf8')) as { records: RunRecord[] }).records[0];
       expectUserError(cl(['resume', full.id, '--store', file], env), /relearning task 2 gave A_t .* where the run stored/);
-      const after = (JSON.parse(fs.readFileSync(file, 'utf8')) as { records: RunRecord[] }).records[0];
+      const [after] = await storedRuns(file);
       expect(after.increments).to.deep.equal(before.increments);
       expect(after.status).to.equal('failed');
       expect(after.error).to.match(/relearning task 2/);
@@ -281,7 +286,7 @@ describe('cl CLI (child process)', function () {
       if (!shared) this.skip();
     });
 
-    it('runs NMC on real Fashion-MNIST, then a second variant reuses the feature cache', function () {
+    it('runs NMC on real Fashion-MNIST, then a second variant reuses the feature cache', async function () {
       const dataDir = path.join(shared!, 'datasets', 'fashion-mnist');
       const first = cl(['run', 'split-fashion-mnist', '--method', 'nmc', '--data-dir', dataDir, '--json', '--store', store], env);
       expect(first.code, first.stderr).to.equal(0);
@@ -300,8 +305,7 @@ describe('cl CLI (child process)', function () {
       const b = JSON.parse(second.stdout) as RunRecord;
       expect(b.backbone.featureCacheId).to.equal(a.backbone.featureCacheId);
       expect(b.methodOptions.variant).to.equal('simplecil');
-      const db = JSON.parse(fs.readFileSync(store, 'utf8')) as { records: RunRecord[] };
-      expect(db.records.filter((r) => r.id === a.id || r.id === b.id)).to.have.length(2);
+      expect((await storedRuns(store)).filter((r) => r.id === a.id || r.id === b.id)).to.have.length(2);
     });
 
     it('runs NMC over the shared MobileNetV2 with preprocessing inside onnxruntime (grey digits -> RGB 224)', function () {

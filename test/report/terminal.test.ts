@@ -3,6 +3,7 @@ import { stripVTControlCharacters as strip } from 'node:util';
 import { renderChart } from '../../src/report/chart.js';
 import { renderTable } from '../../src/report/table.js';
 import { renderRun, renderRunList } from '../../src/report/terminal.js';
+import { entryOf, isRunEntry } from '../../src/store/entries.js';
 import { makeRun, WORKED_R } from './fixtures.js';
 
 /** The value printed after a label on its own line of the summary block. */
@@ -50,7 +51,8 @@ describe('report/terminal', () => {
 
   it('renderRunList has one line per run with A_T, Ā and tasks done/total', () => {
     const other = makeRun({ id: '99998888aaaa', R: WORKED_R.slice(0, 2), tasks: 4, status: 'running', method: 'nmc' });
-    const out = strip(renderRunList([run, other], { statusOf: (r) => (r.id === other.id ? 'interrupted' : r.status) }));
+    const entries = [run, other].map((r) => entryOf(r, 1)).filter(isRunEntry);
+    const out = strip(renderRunList(entries, { statusOf: (r) => (r.id === other.id ? 'interrupted' : r.status) }));
     const lines = out.split('\n');
     const l1 = lines.find((l) => l.startsWith('abcdef12'));
     const l2 = lines.find((l) => l.startsWith('99998888'));

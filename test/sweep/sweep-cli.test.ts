@@ -10,9 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stripVTControlCharacters as strip } from 'node:util';
-import { openStore } from '../../src/store/store.js';
+import { isRunRecord, openStore } from '../../src/store/store.js';
 import { cliCommand } from '../../src/sweep/cli-entry.js';
-import type { RunRecord } from '../../src/types.js';
 
 function runCl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const cl = cliCommand();
@@ -55,7 +54,7 @@ describe('cl sweep (child processes, split-mnist-mini)', function () {
     expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
 
     const s = await openStore(store);
-    const runs = (await s.list({ kind: 'run' })) as unknown as RunRecord[];
+    const runs = (await s.list({ kind: 'run' })).filter(isRunRecord);
     const finished = runs.filter((r) => r.status === 'finished');
     expect(finished).to.have.length(1);
     const run = finished[0];
