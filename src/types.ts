@@ -278,6 +278,11 @@ export interface RunRecord extends RecordBase {
   config?: RunConfig;
   /** Versions, machine and times of the run (docs/protocols.md "Provenance"). */
   provenance?: Provenance;
+  /**
+   * Runs of `cl sweep --queue`: the sweep, the job (its id is also this record's id), the job's
+   * attempt whose results the record holds, and the worker that ran it.
+   */
+  queue?: { sweep: string; job: string; attempt: number; worker: string };
   /** Each `cl resume` of this run: when, by which process, and the first task it computed anew. */
   resumes?: { at: string; pid: number; fromTask: number }[];
   increments: IncrementResult[];

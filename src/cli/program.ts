@@ -19,6 +19,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   compare: () => import('./compare.js'),
   export: () => import('./export.js'),
   sweep: () => import('./sweep.js'),
+  worker: () => import('./worker.js'),
   cache: () => import('./cache.js'),
   backbones: () => import('./backbones.js'),
   scenarios: () => import('./catalog.js'),
