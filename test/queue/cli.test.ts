@@ -48,7 +48,7 @@ describe('cl sweep --queue / cl worker: input errors (no Redis needed)', functio
   });
 
   it('a bad method option stops the submission before anything is queued', async () => {
-    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: run nmc accumulator=bogus of the sweep: nmc --accumulator must be one of float64, kahan32, got "bogus"$/m);
+    await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--queue', url, '--store', store()], /^cl: error: (run nmc accumulator=bogus of the sweep: )?nmc --accumulator must be one of float64, kahan32, got "bogus"$/m);
   });
 
   it('--workers, --attach without a queue, a bad sweep id, a bad duration', async () => {
@@ -56,7 +56,7 @@ describe('cl sweep --queue / cl worker: input errors (no Redis needed)', functio
     await fails(['sweep', '--attach', 's0123456789ab'], /^cl: error: --attach needs the queue/m);
     await fails(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--queue', url, '--keep', 'forever'], /^cl: error: --keep "forever" is not a duration/m);
     await fails(['sweep', 'split-mnist-mini', '--attach', 's0123456789ab', '--queue', url], /^cl: error: cl sweep --attach takes no scenario or grid/m);
-    await fails(['sweep', '--methods', 'nmc', '--queue', url], /^cl: error: cl sweep: no scenario given/m);
+    await fails(['sweep', '--methods', 'nmc', '--queue', url], /^cl: error: cl sweep: no scenario or experiment file given/m);
   });
 
   it('an unreachable Redis: one error line naming the URL without its password', async () => {
