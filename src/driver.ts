@@ -31,6 +31,8 @@ export interface ExperimentSetup {
   backend?: string;
   /** argv as typed, for the record. */
   command: string[];
+  /** No download or archive-extraction progress (-q). */
+  quiet?: boolean;
 }
 
 /** What every prepared experiment has: the store and the record it writes. */

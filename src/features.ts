@@ -35,6 +35,8 @@ export interface FeatureRequest {
   /** Image folders: resize rule (default crop) and whether unreadable images are left out. */
   resize?: ResizeRule;
   skipBadImages?: boolean;
+  /** No download or archive-extraction progress (the CLI's -q). */
+  quiet?: boolean;
 }
 
 export interface ScenarioFeatures {
@@ -116,10 +118,10 @@ export async function scenarioFeatures(req: FeatureRequest, emit: (e: FeatureEve
   parseBackboneSpec(req.backbone);
   checkCacheRoot(req.cacheRoot);
   emit({ type: 'stage', message: `dataset ${req.dataset}` });
-  const dataset = await loadDataset(req.dataset, { dataDir: req.dataDir, cacheRoot: req.cacheRoot, offline: req.offline, resize: req.resize, skipBadImages: req.skipBadImages });
+  const dataset = await loadDataset(req.dataset, { dataDir: req.dataDir, cacheRoot: req.cacheRoot, offline: req.offline, resize: req.resize, skipBadImages: req.skipBadImages, quiet: req.quiet });
   checkClasses(req, dataset.numClasses);
   emit({ type: 'stage', message: `backbone ${req.backbone}` });
-  const backbone = await createBackbone(req.backbone, { ...req.backboneOptions, cacheRoot: req.cacheRoot, offline: req.offline });
+  const backbone = await createBackbone(req.backbone, { ...req.backboneOptions, cacheRoot: req.cacheRoot, offline: req.offline, quiet: req.quiet });
   const note = deviceNote(backbone.describe());
   if (note) emit({ type: 'stage', message: `backbone runs on the CPU: ${note}` });
   try {

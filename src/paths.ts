@@ -22,6 +22,20 @@ export const datasetCacheDir = (root = cacheRoot()): string => path.join(root, '
 export const featureCacheDir = (root = cacheRoot()): string => path.join(root, 'features');
 export const modelCacheDir = (root = cacheRoot()): string => path.join(root, 'models');
 
+/**
+ * The Hugging Face hub cache folder, by huggingface_hub's environment rules: env HF_HUB_CACHE, else
+ * HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub. `hf:` backbones keep their files there (src/backbones/hf.ts); --cache-dir
+ * does not move it.
+ */
+export function hfHubCacheDir(): string {
+  const env = process.env;
+  if (env.HF_HUB_CACHE) return path.resolve(env.HF_HUB_CACHE);
+  if (env.HUGGINGFACE_HUB_CACHE) return path.resolve(env.HUGGINGFACE_HUB_CACHE);
+  if (env.HF_HOME) return path.join(path.resolve(env.HF_HOME), 'hub');
+  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'huggingface', 'hub');
+}
+
 export function defaultStorePath(): string {
   return path.resolve(process.env.CL_STORE ?? path.join('results', 'db.json'));
 }

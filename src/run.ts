@@ -12,7 +12,8 @@
 import type { Observable } from 'rxjs';
 import { concatMap, defer } from 'rxjs';
 import { drive, type ExperimentSetup } from './driver.js';
-import { evaluateIncrement } from './eval/accuracy.js';
+import { evaluateIncrement, seenTestSubset } from './eval/accuracy.js';
+import { confusionMatrix, scoreAccuracies } from './eval/scope.js';
 import { summarize } from './eval/metrics.js';
 import { RUN_OPTIONS } from './experiment-options.js';
 import { scenarioFeatures, type FeatureEvent } from './features.js';
@@ -27,6 +28,8 @@ import { appendIncrement, finishRun, getRun, newRecordBase, openStore, type Stor
 import { initBackend, tf } from './tf.js';
 import type { Experience, Features, IncrementResult, Learner, LearnerEvent, RunRecord } from './types.js';
 import { clVersion } from './version.js';
+import { provenanceNow } from './provenance.js';
+import { resolvedConfig } from './study/config.js';
 
 export { markInterrupted } from './driver.js';
 
@@ -139,6 +142,8 @@ async function prepare(opts: RunOptions, emit: Emit): Promise<Prepared> {
     clVersion: clVersion(),
     command: opts.command,
     cwd: process.cwd(),
+    config: resolvedConfig(opts, { methodOptions, scenario, backend: backend.name }),
+    provenance: await provenanceNow(backend.name, backend.provider),
     increments: [],
   };
   await store.insert(record);
@@ -169,15 +174,24 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
   if (exp.index < p.restored) return p.stored[exp.index];
   if (exp.index < p.stored.length) return replay(p, exp, emit);
   const t0 = performance.now();
-  await p.learner.learn(exp, { emit: (event) => emit({ type: 'learner', task: exp.index, event }) });
+  const losses: Record<string, number[]> = {};
+  await p.learner.learn(exp, {
+    emit: (event) => {
+      if (event.type === 'epoch') (losses[event.phase ?? 'train'] ??= []).push(event.loss);
+      emit({ type: 'learner', task: exp.index, event });
+    },
+  });
   const t1 = performance.now();
   const at = { test: p.test, taskClasses: p.scenario.taskClasses };
-  const row = evaluateIncrement({ predict: (x) => p.learner.predict(x), ...at, task: exp.index });
+  let predictions: Int32Array | null = null;
+  const row = evaluateIncrement({ predict: (x) => (predictions = p.learner.predict(x)), ...at, task: exp.index });
   const t2 = performance.now();
   const extra = scoreExtras(p.learner, at, exp.index);
   const result: IncrementResult = {
     ...row,
     ...(extra ? { extra } : {}),
+    ...evaluateScope(p, exp.index, predictions),
+    ...(Object.keys(losses).length > 0 ? { losses } : {}),
     learnMs: t1 - t0,
     evalMs: t2 - t1,
     learnerState: { ...p.learner.stateSummary(), tfTensors: tf.memory().numTensors },
@@ -189,10 +203,26 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
   return result;
 }
 
+/** Confusion matrix of the headline predictions; task-IL and top-5 from the class scores where the learner has them. */
+function evaluateScope(p: Prepared, task: number, predictions: Int32Array | null): Pick<IncrementResult, 'confusion' | 'taskIL' | 'top5'> {
+  const subset = seenTestSubset(p.test, p.scenario.taskClasses, task);
+  const out: Pick<IncrementResult, 'confusion' | 'taskIL' | 'top5'> = {};
+  if (predictions) out.confusion = confusionMatrix(subset, predictions, p.scenario.taskClasses, task);
+  if (p.learner.scores) {
+    const { taskIL, topK } = scoreAccuracies(subset, p.learner.scores(subset), p.scenario.taskClasses, task, 5);
+    out.taskIL = taskIL;
+    out.top5 = topK;
+  }
+  return out;
+}
+
 /** Summary metrics over all increments; the stored record is marked finished. */
 async function finish(p: Prepared, incs: IncrementResult[]): Promise<RunRecord> {
   // A resumed run counts the stored increments' own learn + eval time, not the replay.
   const before = p.stored.reduce((s, i) => s + i.learnMs + i.evalMs, 0);
+  await p.store.update<RunRecord>(p.record.id, (r) => {
+    if (r.provenance) r.provenance.endedAt = new Date().toISOString();
+  });
   await finishRun(p.store, p.record.id, summarize(incs, Date.now() - p.startedAt - p.replayMs + before));
   await removeCheckpoint(p.store.path, p.record.id);
   return getRun(p.store, p.record.id);

@@ -2,6 +2,8 @@
  * Core types shared by every module (see docs/architecture.md "Core types").
  * Labels are always the dataset's own ids; class orders only decide which classes form which task.
  */
+import type { Provenance } from './provenance.js';
+import type { RunConfig } from './study/study.js';
 import type { CompatRecord } from './compat/record.js';
 
 /** A block of feature vectors (row-major, `count` rows of `dim` floats) with their labels. */
@@ -55,6 +57,38 @@ export interface Learner {
    */
   getState?(): unknown;
   setState?(state: unknown): void;
+  /**
+   * Optional: the scores of the headline decision rule, one per known class for every row of `x`
+   * (higher = more likely). Its argmax, ties to the earlier label, must be predict()'s answer.
+   * With scores the evaluator also stores task-IL and top-5 accuracy (docs/protocols.md).
+   */
+  scores?(x: Features): ClassScores;
+}
+
+/** Class scores of a block of rows: `values` is row-major, rows × labels.length. */
+export interface ClassScores {
+  /** The classes (original label ids) of the columns. */
+  labels: ArrayLike<number>;
+  values: Float32Array;
+}
+
+/**
+ * An accuracy beside the class-IL headline, from the same test samples (docs/protocols.md):
+ * task-IL (argmax restricted to the classes of the sample's own task) or top-5.
+ */
+export interface ScopedAccuracy {
+  /** Per task i ≤ t (percent), like accuracyRow. */
+  accuracyRow: number[];
+  /** Sample-weighted over all seen classes (percent). */
+  accuracy: number;
+  /** Correct test samples per seen class (totals are the increment's totalPerClass). */
+  correctPerClass: Record<string, number>;
+}
+
+/** Test samples of class labels[i] predicted as labels[j]: matrix[i][j] (seen classes, class order). */
+export interface ConfusionMatrix {
+  labels: number[];
+  matrix: number[][];
 }
 
 /** Accuracy of a secondary decision rule at one increment (see Learner.extraPredictions). */
@@ -175,6 +209,14 @@ export interface IncrementResult {
   learnerState?: Record<string, unknown>;
   /** Secondary decision rules scored on the same test samples, by name (e.g. unaligned, nme). */
   extra?: Record<string, ExtraEvaluation>;
+  /** Task-IL accuracy (only for learners with class scores). */
+  taskIL?: ScopedAccuracy;
+  /** Top-5 accuracy among the seen classes (only for learners with class scores). */
+  top5?: ScopedAccuracy;
+  /** Confusion matrix of the headline predictions over the seen classes. */
+  confusion?: ConfusionMatrix;
+  /** Mean training loss of every epoch of this increment, by training phase (e.g. train, balance). */
+  losses?: Record<string, number[]>;
 }
 
 export type ForgettingDefinition = 'max-prev' | 'max-all' | 'first';
@@ -188,6 +230,10 @@ export interface RunSummary {
   forgettingCurve: Record<ForgettingDefinition, number[]>;
   bwt: number | null;
   totalMs: number;
+  /** Task-IL A_T and Ā (learners with class scores). */
+  taskIL?: { finalAccuracy: number; averageIncrementalAccuracy: number };
+  /** Top-5 A_T and Ā (learners with class scores). */
+  top5?: { finalAccuracy: number; averageIncrementalAccuracy: number };
 }
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
@@ -228,6 +274,15 @@ export interface RunRecord extends RecordBase {
   command: string[];
   /** Working directory of the command (relative paths in `command` are relative to it). */
   cwd?: string;
+  /** The resolved configuration (an experiment file of one cell: `cl show <id> --config`). */
+  config?: RunConfig;
+  /** Versions, machine and times of the run (docs/protocols.md "Provenance"). */
+  provenance?: Provenance;
+  /**
+   * Runs of `cl sweep --queue`: the sweep, the job (its id is also this record's id), the job's
+   * attempt whose results the record holds, and the worker that ran it.
+   */
+  queue?: { sweep: string; job: string; attempt: number; worker: string };
   /** Each `cl resume` of this run: when, by which process, and the first task it computed anew. */
   resumes?: { at: string; pid: number; fromTask: number }[];
   increments: IncrementResult[];

@@ -28,25 +28,18 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import { downloadFile, hashFile } from '../data/download.js';
 import { UserError } from '../errors.js';
-import { modelCacheDir } from '../paths.js';
+import { hfHubCacheDir, modelCacheDir } from '../paths.js';
 import type { Backbone, BackboneOptions, BackboneSpec } from './types.js';
 import { createOnnxBackbone } from './onnx.js';
 import { sha256File } from './model-file.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
 import { withIdentity } from './wrap.js';
 
-/** The Hugging Face hub cache folder (huggingface_hub's environment rules). */
-export function hfHubCacheDir(): string {
-  const env = process.env;
-  if (env.HF_HUB_CACHE) return path.resolve(env.HF_HUB_CACHE);
-  if (env.HUGGINGFACE_HUB_CACHE) return path.resolve(env.HUGGINGFACE_HUB_CACHE);
-  if (env.HF_HOME) return path.join(path.resolve(env.HF_HOME), 'hub');
-  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'huggingface', 'hub');
-}
+/** The Hugging Face hub cache folder (huggingface_hub's environment rules; in src/paths.ts, which `cl cache ls` reads too). */
+export { hfHubCacheDir };
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 /** The ONNX file of a transformers.js / optimum export. */
@@ -393,7 +386,7 @@ export interface HfDeclared {
 /** Build an `hf:<repo>[@revision][#output]` backbone: the repo's ONNX export on the `onnx` backbone. */
 export async function createHfBackbone(spec: BackboneSpec, opts: BackboneOptions, declared: HfDeclared = {}): Promise<Backbone> {
   const ref = parseHfTarget(spec.target);
-  const fileOpts: HfFileOptions = { cacheRoot: opts.cacheRoot, offline: opts.offline || hfOfflineFromEnv() };
+  const fileOpts: HfFileOptions = { cacheRoot: opts.cacheRoot, offline: opts.offline || hfOfflineFromEnv(), quiet: opts.quiet };
   const onnxName = declared.file ?? HF_ONNX_FILE;
   const model = (await resolveHfFile(ref, onnxName, fileOpts)) as HfFile;
   // Small files of the same revision (pinned to the commit the model resolved to).

@@ -35,7 +35,7 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** Resolve a spec target to a local file, downloading a URL into the model cache once. */
-export async function resolveModelFile(target: string, opts: { cacheRoot?: string; offline?: boolean; what?: string }): Promise<ModelFile> {
+export async function resolveModelFile(target: string, opts: { cacheRoot?: string; offline?: boolean; what?: string; quiet?: boolean }): Promise<ModelFile> {
   const what = opts.what ?? 'model';
   if (!isUrl(target)) {
     const file = path.resolve(target);
@@ -54,7 +54,7 @@ export async function resolveModelFile(target: string, opts: { cacheRoot?: strin
     throw new UserError(`${what} ${target} is not in the model cache and --offline forbids downloading it`, `run once without --offline, or download it yourself and pass its local path`);
   }
   await fsp.mkdir(path.dirname(dest), { recursive: true });
-  await downloadFile(target, dest, { label: `${what} ${path.basename(dest)}` });
+  await downloadFile(target, dest, { label: `${what} ${path.basename(dest)}`, quiet: opts.quiet });
   return { path: dest, url: target };
 }
 

@@ -322,7 +322,7 @@ async function firstSession(model: string, threads: number, want: OnnxDevice): P
 
 /** Build an `onnx:` backbone. */
 export async function createOnnxBackbone(spec: BackboneSpec, opts: BackboneOptions): Promise<Backbone> {
-  const file = await resolveModelFile(spec.target, { cacheRoot: opts.cacheRoot, offline: opts.offline, what: 'ONNX model' });
+  const file = await resolveModelFile(spec.target, { cacheRoot: opts.cacheRoot, offline: opts.offline, what: 'ONNX model', quiet: opts.quiet });
   const model = file.path;
   const bytes = new Uint8Array(await fs.readFile(model));
   const sha256 = createHash('sha256').update(bytes).digest('hex');

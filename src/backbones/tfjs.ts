@@ -347,7 +347,7 @@ export interface TfjsDeclared {
 /** Build a `tfjs:` backbone. */
 export async function createTfjsBackbone(spec: BackboneSpec, opts: BackboneOptions, declared: TfjsDeclared = {}): Promise<Backbone> {
   await initBackend();
-  const files = await resolveTfjsModel(spec.target, { cacheRoot: opts.cacheRoot, offline: opts.offline });
+  const files = await resolveTfjsModel(spec.target, { cacheRoot: opts.cacheRoot, offline: opts.offline, quiet: opts.quiet });
   const json = await readModelJson(files.modelJson);
   const layer = spec.output ?? declared.layer;
   const runner = isGraphModel(json) ? await graphRunner(files.modelJson, json, layer) : await layersRunner(files.modelJson, layer);

@@ -63,6 +63,8 @@ export interface BackboneOptions {
   pool?: PoolMode;
   /** Default images per model call (default 16). */
   batchSize?: number;
+  /** No download progress output. */
+  quiet?: boolean;
   /** Intra-op threads (default os.availableParallelism()). */
   threads?: number;
   /**

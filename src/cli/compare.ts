@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { UserError } from '../errors.js';
 import { loadBaselines, matchingBaselines } from '../report/baselines.js';
-import { comparisonJson, compareRuns, renderComparison, selectRuns } from '../report/compare.js';
+import { comparisonJson, compareRuns, renderComparison, selectRuns, type SplitFactor } from '../report/compare.js';
 import { writeHtml } from '../report/html.js';
 import { writePlot } from '../report/plot.js';
 import { effectiveStatus, getRun, isRunEntry, MalformedRecordError, openStore } from '../store/store.js';
@@ -21,6 +21,14 @@ interface CompareOpts {
   json?: boolean;
   baselines: boolean;
   store?: string;
+  split?: SplitFactor[];
+}
+
+/** `--split order,seed` → the factors (each at most once). */
+export function parseSplit(v: string): SplitFactor[] {
+  const items = v.split(',').map((s) => s.trim());
+  for (const i of items) if (i !== 'order' && i !== 'seed') throw new UserError(`--split: "${i}" is not order or seed`, 'e.g. --split order, --split seed, --split order,seed');
+  return [...new Set(items)] as SplitFactor[];
 }
 
 function positiveInt(flag: string) {
@@ -33,7 +41,7 @@ function positiveInt(flag: string) {
 export function register(program: Command): void {
   const cmd = program
     .command('compare')
-    .description('compare runs: groups of runs that differ only in their seed, mean ± std of A_T, Ā, forgetting, BWT; curves and published baselines')
+    .description('compare runs: groups of runs that differ only in their class order and seed, n and mean ± std of A_T, Ā, forgetting, BWT; curves and published baselines')
     .argument('[ids...]', 'run ids or unique prefixes (default: every finished run matching the filters)')
     .option('--scenario <name>', 'only runs of this scenario')
     .option('--method <name>', 'only runs of this method')
@@ -44,6 +52,7 @@ export function register(program: Command): void {
         .choices(['max-prev', 'max-all', 'first'])
         .default('max-prev'),
     )
+    .option('--split <factors>', 'keep these apart instead of aggregating over them: order, seed, or order,seed (default: groups aggregate over class orders and seeds)', parseSplit)
     .option('--plot <file>', 'write the figure (A_t, F_t, per-task curves) to an .svg or .png file')
     .option('--html <file>', 'write a self-contained HTML report (tables, interactive curves, heatmaps, configs)')
     .option('--no-baselines', 'do not draw published baselines (baselines/*.json)')
@@ -72,7 +81,7 @@ export function register(program: Command): void {
       }
       if (runs.length === 0) throw new UserError('none of the selected runs can be read (see the warnings above)', 'list the runs with `cl ls`');
       const baselines = opts.baselines ? matchingBaselines(loadBaselines(), runs) : [];
-      const cmp = compareRuns(runs, { forgetting: opts.forgetting, baselines });
+      const cmp = compareRuns(runs, { forgetting: opts.forgetting, baselines, split: opts.split ?? [] });
       if (opts.plot) await writePlot(cmp, opts.plot);
       if (opts.html) writeHtml(cmp, opts.html);
       if (opts.json) {

@@ -10,7 +10,7 @@ import { renderCompat } from '../report/compat.js';
 import { COMPAT_RUN_OPTIONS } from '../experiment-options.js';
 import { resolveOptions } from '../options.js';
 import { action, storePath } from './common.js';
-import { addExperimentOptions, epochThrottle, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
+import { addExperimentOptions, trainingProgress, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
 import { addOptionFlags, givenFlags } from './flags.js';
 
 export function register(program: Command): void {
@@ -47,17 +47,16 @@ export function register(program: Command): void {
 
 /** `cl compat`'s own events as terminal lines (stages and extraction progress are shared). */
 function renderCompatEvents(quiet: boolean) {
-  const showEpoch = epochThrottle();
+  const training = trainingProgress(quiet);
   return experimentRenderer<CompatEvent>(quiet, (e, line) => {
+    if (e.type !== 'learner' || e.event.type !== 'epoch') training.end();
     switch (e.type) {
       case 'started':
         line(`${chalk.bold('compat')} ${e.record.id}  ${e.record.scenario.name} (${e.record.steps} versions, order ${e.record.scenario.order.id})  method ${e.record.method}  backend ${e.record.backend}`);
         break;
       case 'learner':
         if (e.event.type === 'message') line(chalk.yellow(`  ${e.event.text}`));
-        else if (showEpoch(e.event.epoch, e.event.epochs)) {
-          line(chalk.dim(`  φ${e.version} ${e.phase === 'backfill' ? 'backfill reference' : (e.event.phase ?? 'train')} epoch ${e.event.epoch}/${e.event.epochs} loss ${e.event.loss.toFixed(4)}`));
-        }
+        else training.epoch(`  φ${e.version} ${e.phase === 'backfill' ? 'backfill reference' : (e.event.phase ?? 'train')}`, e.event.epoch, e.event.epochs, e.event.loss);
         break;
       case 'version': {
         const t = e.version.version;

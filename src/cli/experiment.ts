@@ -80,6 +80,8 @@ export interface ExperimentInputs {
   backend: string;
   resize?: ResizeRule;
   skipBadImages?: boolean;
+  /** -q: no progress at all, downloads and archive extraction included. */
+  quiet: boolean;
 }
 
 /** The parsed values of addExperimentOptions. */
@@ -101,6 +103,7 @@ export function experimentInputs(opts: Record<string, unknown>): ExperimentInput
     backend: opts.backend as string,
     ...(opts.resize ? { resize: opts.resize as ResizeRule } : {}),
     ...(opts.skipBadImages ? { skipBadImages: true } : {}),
+    quiet: Boolean(opts.quiet),
   };
 }
 
@@ -154,13 +157,31 @@ export function experimentRenderer<E extends { type: string }>(
   };
 }
 
-/** Throttle for per-epoch lines: at most one a second, plus the last epoch. */
-export function epochThrottle(): (epoch: number, epochs: number) => boolean {
-  let last = 0;
-  return (epoch, epochs) => {
-    if (Date.now() - last <= 1000 && epoch !== epochs) return false;
-    last = Date.now();
-    return true;
+/**
+ * Training progress like extraction's: one bar per training phase of a task (epochs done, epochs/s,
+ * ETA, the last epoch's loss); on a non-TTY stderr a plain line about every 10 %. `end` closes the
+ * open bar before other lines are written.
+ */
+export function trainingProgress(quiet: boolean): { epoch(label: string, epoch: number, epochs: number, loss: number): void; end(): void } {
+  let current: { label: string; bar: ReturnType<typeof progressReporter>; started: number } | null = null;
+  const end = (): void => {
+    current?.bar.stop();
+    current = null;
+  };
+  return {
+    epoch(label, epoch, epochs, loss) {
+      if (quiet) return;
+      if (!current || current.label !== label || epoch === 1) {
+        end();
+        current = { label, bar: progressReporter(label, epochs, { unit: 'epochs' }), started: performance.now() };
+      }
+      const secs = (performance.now() - current.started) / 1000;
+      const rate = secs > 0 ? epoch / secs : 0;
+      const eta = rate > 0 ? (epochs - epoch) / rate : undefined;
+      current.bar.update(epoch, `${rate.toFixed(rate < 10 ? 2 : 1)} epochs/s${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ''}, loss ${loss.toFixed(4)}`);
+      if (epoch === epochs) end();
+    },
+    end,
   };
 }
 

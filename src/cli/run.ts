@@ -12,8 +12,12 @@ import { renderRun } from '../report/terminal.js';
 import type { RunRecord } from '../types.js';
 import { defaultStorePath } from '../paths.js';
 import { getRun, openStore } from '../store/store.js';
+import { runOptionsFromConfig } from '../study/config.js';
+import { getMethodInfo } from '../study/methods.js';
+import { commonSpecs, readStudyFile, type CommonConfig } from '../study/study.js';
+import { applyOverrides, expandStudy } from '../sweep/grid.js';
 import { action, storePath } from './common.js';
-import { addDataOptions, addExperimentOptions, addOutputOptions, epochThrottle, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
+import { addDataOptions, addExperimentOptions, addOutputOptions, trainingProgress, experimentInputs, experimentRenderer, runExperimentStream } from './experiment.js';
 import { addOptionFlags, givenFlags, methodArgument } from './flags.js';
 import { printable } from '../report/printable.js';
 
@@ -29,8 +33,9 @@ function defineRun(program: Command, argv: readonly string[]): Command {
   const cmd = program
     .command('run')
     .description('stream a scenario through a learner; record accuracy and forgetting after every increment')
-    .argument('<scenario>', 'scenario name (see `cl scenarios`) or path to a scenario .json file')
-    .requiredOption('-m, --method <name>', `learning method: ${METHODS.map((m) => m.name).join(', ')}`);
+    .argument('[scenario]', 'scenario name (see `cl scenarios`) or path to a scenario .json file (default with --config: the file\'s)')
+    .option('-m, --method <name>', `learning method: ${METHODS.map((m) => m.name).join(', ')}`)
+    .option('--config <file>', 'experiment file (.json/.yaml, docs/experiments.md) of one run, e.g. from `cl show <id> --config`; flags given here override its values');
   addOptionFlags(cmd, RUN_OPTIONS);
   addExperimentOptions(cmd);
   const own = new Set(cmd.options.map((o) => o.attributeName()));
@@ -54,9 +59,12 @@ function givenMethodFlags(cmd: Command): Record<string, unknown> {
 }
 
 /** RunOptions from parsed `run` arguments. */
-function runOptionsFrom(scenario: string, self: Command): RunOptions {
+function runOptionsFrom(scenario: string | undefined, self: Command): RunOptions {
   const opts = self.opts();
   const run = resolveOptions(RUN_OPTIONS, givenFlags(self, RUN_OPTIONS), 'cl run');
+  if (opts.config !== undefined) return runOptionsFromFile(String(opts.config), scenario, self, run);
+  if (scenario === undefined) throw new UserError('cl run needs a scenario', 'e.g. cl run split-mnist --method nmc (see `cl scenarios`), or cl run --config exp.json');
+  if (opts.method === undefined) throw new UserError('cl run needs --method', `e.g. cl run ${scenario} --method nmc; the methods: ${METHODS.map((m) => m.name).join(', ')} (see \`cl methods\`)`);
   return {
     scenario,
     method: String(opts.method),
@@ -69,8 +77,47 @@ function runOptionsFrom(scenario: string, self: Command): RunOptions {
   };
 }
 
+/**
+ * `cl run --config exp.json [flags]`: the one cell of the experiment file, with the flags typed on
+ * the command line in place of the file's values. A file of several cells needs flags that pick one.
+ */
+function runOptionsFromFile(file: string, scenario: string | undefined, self: Command, run: { seed: number; base?: number; increment?: number | number[]; order?: string }): RunOptions {
+  const opts = self.opts();
+  const given = (name: string): boolean => self.getOptionValueSource(name) === 'cli';
+  const common: CommonConfig = {};
+  for (const key of Object.keys(commonSpecs())) if (given(key)) (common as Record<string, unknown>)[key] = key === 'base' || key === 'increment' ? run[key] : opts[key];
+  const { study } = applyOverrides(
+    readStudyFile(file),
+    {
+      ...(scenario !== undefined ? { scenario } : {}),
+      ...(given('method') ? { methods: [String(opts.method)] } : {}),
+      ...(given('seed') ? { seeds: [run.seed] } : {}),
+      ...(run.order !== undefined ? { orders: [run.order] } : {}),
+      common,
+      options: givenMethodFlags(self),
+    },
+    getMethodInfo,
+  );
+  const { jobs } = expandStudy(study, getMethodInfo);
+  if (jobs.length !== 1) {
+    const axes = [
+      study.scenarios.length > 1 ? `${study.scenarios.length} scenarios` : '',
+      study.methods.length > 1 ? `${study.methods.length} methods` : '',
+      (study.orders?.length ?? 1) > 1 ? `${study.orders!.length} orders` : '',
+      (study.seeds?.length ?? 1) > 1 ? `${study.seeds!.length} seeds` : '',
+      study.methods.some((m) => Object.keys(m.grid).length > 0) ? 'option grids' : '',
+    ].filter(Boolean);
+    throw new UserError(
+      `${file} describes ${jobs.length} runs (${axes.join(', ')}); cl run --config runs one`,
+      `pick one with flags (--method, --order, --seed, an option value), or run them all with \`cl sweep ${file}\``,
+    );
+  }
+  return runOptionsFromConfig(jobs[0].config, storePath(opts as { store?: string }), process.argv.slice(2));
+}
+
 /** Run (or resume) and print the record. */
 async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean }): Promise<void> {
+  runOpts.quiet = out.quiet;
   const record = await runExperimentStream<RunRecord, RunEvent>(runExperiment(runOpts), renderRunEvents(out.quiet), async (id, why) => {
     await markInterrupted(runOpts.storePath, id, why);
     process.stderr.write(printable(`\nrun ${id} stopped (${why}); its finished tasks are stored. Continue it with: cl resume ${id}${runOpts.storePath === defaultStorePath() ? '' : ` --store ${runOpts.storePath}`}\n`, { keepNewlines: true }));
@@ -82,7 +129,7 @@ async function execute(runOpts: RunOptions, out: { json: boolean; quiet: boolean
 export function register(program: Command): void {
   const cmd = defineRun(program, process.argv[2] === 'run' ? process.argv.slice(3) : []);
   cmd.action(
-    action(async (scenario: string, opts: Record<string, unknown>, self: Command) => {
+    action(async (scenario: string | undefined, opts: Record<string, unknown>, self: Command) => {
       await execute(runOptionsFrom(scenario, self), { json: Boolean(opts.json), quiet: Boolean(opts.quiet) });
     }),
   );
@@ -126,7 +173,7 @@ export async function parseRunArgs(argv: string[]): Promise<RunOptions | null> {
   const parser = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   const cmd = defineRun(parser, argv.slice(1));
   let parsed: RunOptions | null = null;
-  cmd.action((scenario: string, _opts: Record<string, unknown>, self: Command) => {
+  cmd.action((scenario: string | undefined, _opts: Record<string, unknown>, self: Command) => {
     parsed = { ...runOptionsFrom(scenario, self), command: argv };
   });
   await parser.parseAsync(argv, { from: 'user' });
@@ -148,8 +195,9 @@ async function storedRunOptions(run: RunRecord): Promise<RunOptions> {
 
 /** `cl run`'s own events as terminal lines (stages and extraction progress are shared). */
 function renderRunEvents(quiet: boolean) {
-  const showEpoch = epochThrottle();
+  const training = trainingProgress(quiet);
   return experimentRenderer<RunEvent>(quiet, (e, line) => {
+    if (e.type !== 'learner' || e.event.type !== 'epoch') training.end();
     switch (e.type) {
       case 'started':
         line(`${chalk.bold('run')} ${e.record.id}  ${e.record.scenario.name} (${e.record.scenario.split}, order ${e.record.scenario.order.id})  method ${e.record.method}  backend ${e.record.backend}`);
@@ -174,9 +222,7 @@ function renderRunEvents(quiet: boolean) {
         break;
       case 'learner':
         if (e.event.type === 'message') line(chalk.dim(`  ${e.event.text}`));
-        else if (showEpoch(e.event.epoch, e.event.epochs)) {
-          line(chalk.dim(`  task ${e.task + 1} ${e.event.phase ?? 'train'} epoch ${e.event.epoch}/${e.event.epochs} loss ${e.event.loss.toFixed(4)}`));
-        }
+        else training.epoch(`  task ${e.task + 1} ${e.event.phase ?? 'train'}`, e.event.epoch, e.event.epochs, e.event.loss);
         break;
       case 'increment': {
         const r = e.result;

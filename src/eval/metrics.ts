@@ -4,6 +4,7 @@
  * triangle only (row t has t + 1 entries); cells above the diagonal are never read.
  */
 import type { ForgettingDefinition, IncrementResult, RunSummary } from '../types.js';
+import { scopedSummary } from './scope.js';
 
 export type AccuracyMatrix = number[][];
 
@@ -157,6 +158,8 @@ export function summarize(increments: IncrementResult[], totalMs: number): RunSu
     'max-all': f('max-all'),
     first: f('first'),
   });
+  const taskIL = scopedSummary(sorted.map((inc) => inc.taskIL?.accuracy));
+  const top5 = scopedSummary(sorted.map((inc) => inc.top5?.accuracy));
   return {
     tasks: sorted.length,
     finalAccuracy: curve[curve.length - 1],
@@ -165,5 +168,7 @@ export function summarize(increments: IncrementResult[], totalMs: number): RunSu
     forgettingCurve: perDef((d) => forgettingCurve(R, d)),
     bwt: bwt(R),
     totalMs,
+    ...(taskIL ? { taskIL } : {}),
+    ...(top5 ? { top5 } : {}),
   };
 }

@@ -20,7 +20,7 @@
 import { tf } from '../tf.js';
 import { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
-import type { Experience, Features, LearnContext, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, LearnContext, Learner } from '../types.js';
 import { ClassifierHead } from './head.js';
 import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings, type HeadSettings, type TrainSettings } from './head-options.js';
 import { defineMethod, type MethodContext, type MethodDef } from './method.js';
@@ -78,6 +78,11 @@ export interface HeadHooks {
   afterTask?(t: HeadTask): void;
   /** The headline prediction (default: argmax of the head's logits). */
   predict?(f: Features, learner: HeadLearner): Int32Array;
+  /**
+   * Class scores of the headline rule (docs/protocols.md "Evaluation scope"); needed with a
+   * predict hook for task-IL and top-5 (without a predict hook: the head's logits).
+   */
+  scores?(f: Features, learner: HeadLearner): ClassScores;
   /** Secondary decision rules, scored and stored beside the headline. */
   extraPredictions?(f: Features, learner: HeadLearner): Record<string, Int32Array>;
   /** Extra fields of stateSummary(). */
@@ -160,7 +165,13 @@ export class HeadLearner implements Learner {
     this.name = cfg.name;
     this.rng = new Rng(cfg.seed);
     this.memory = cfg.memory ? new ExemplarMemory(cfg.dim, cfg.memory) : null;
+    // Scores only where they are the headline rule's: a predict hook without a scores hook has none.
+    if (hooks.scores) this.scores = (f) => hooks.scores!(f, this);
+    else if (!hooks.predict) this.scores = (f) => this.scoresCnn(f);
   }
+
+  /** Class scores of the headline rule (Learner.scores), when the learner knows them. */
+  readonly scores?: (f: Features) => ClassScores;
 
   get numClasses(): number {
     return this.labelOfRow.length;
@@ -348,6 +359,31 @@ export class HeadLearner implements Learner {
     return out;
   }
 
+  /** The scores behind predictWith, one column per class row of the head. */
+  scoresWith(f: Features, scores: (x: tf.Tensor2D) => tf.Tensor2D): ClassScores {
+    const K = this.numClasses;
+    const values = new Float32Array(f.count * K);
+    for (let s = 0; s < f.count; s += PREDICT_CHUNK) {
+      const e = Math.min(f.count, s + PREDICT_CHUNK);
+      const out = tf.tidy(() => scores(this.inputTensor(f, s, e)));
+      if (out.shape[1] !== K) throw new Error(`${this.name}: the head scores ${out.shape[1]} classes, it knows ${K}`);
+      values.set(out.dataSync(), s * K);
+      out.dispose();
+    }
+    return { labels: Int32Array.from(this.labelOfRow.slice(0, K)), values };
+  }
+
+  /** The head's logits as class scores (argmax = predictCnn). */
+  scoresCnn(f: Features, rowScale?: Float32Array): ClassScores {
+    const head = this.requireHead();
+    return this.scoresWith(f, (x) => head.logits(x, rowScale));
+  }
+
+  /** The NME cosines as class scores (argmax = predictNme). */
+  scoresNme(f: Features): ClassScores {
+    return this.withNme((score) => this.scoresWith(f, score));
+  }
+
   /** Prediction by the head's logits (`rowScale` as in ClassifierHead.logits). */
   predictCnn(f: Features, rowScale?: Float32Array): Int32Array {
     const head = this.requireHead();
@@ -360,9 +396,14 @@ export class HeadLearner implements Learner {
    * normalised test feature, i.e. the largest cosine.
    */
   predictNme(f: Features): Int32Array {
+    return this.withNme((score) => this.predictWith(f, score));
+  }
+
+  /** Runs `fn` with the NME score (cosine to the normalised exemplar means), freeing the means after. */
+  private withNme<T>(fn: (score: (x: tf.Tensor2D) => tf.Tensor2D) => T): T {
     const means = this.exemplarMeans();
     try {
-      return this.predictWith(f, (x) => {
+      return fn((x) => {
         const xn = tf.div(x, tf.maximum(tf.norm(x, 2, 1, true), 1e-12));
         return tf.matMul(xn, means, false, true) as tf.Tensor2D;
       });

@@ -74,6 +74,7 @@ export const icarlMethod = defineHeadMethod({
       return icarlLoss(logits, targets, ctx.numClasses);
     },
     predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
+    scores: (f, l) => (o.eval === 'nme' ? l.scoresNme(f) : l.scoresCnn(f)),
     extraPredictions(f, l): Record<string, Int32Array> {
       if (o.eval === 'nme') return { cnn: l.predictCnn(f) };
       return l.hasExemplars() ? { nme: l.predictNme(f) } : {};

@@ -5,6 +5,7 @@
 import { UserError } from '../errors.js';
 import { resolveOptions, type OptionSpecs, type OptionValues } from '../options.js';
 import type { Learner } from '../types.js';
+import { fecamMethod } from './fecam.js';
 import { finetuneAdapterMethod } from './finetune-adapter.js';
 import { finetuneMethod } from './finetune.js';
 import { icarlMethod } from './icarl.js';
@@ -13,7 +14,9 @@ import { lwfMethod } from './lwf.js';
 import type { MethodContext, MethodDef } from './method.js';
 import { napaVqMethod } from './napa-vq.js';
 import { nmcMethod } from './nmc.js';
+import { ranpacMethod } from './ranpac.js';
 import { replayMethod } from './replay.js';
+import { sldaMethod } from './slda.js';
 import { waMethod } from './wa.js';
 
 export const METHODS: MethodDef[] = [
@@ -26,6 +29,9 @@ export const METHODS: MethodDef[] = [
   icarlMethod,
   napaVqMethod,
   finetuneAdapterMethod,
+  ranpacMethod,
+  fecamMethod,
+  sldaMethod,
 ];
 
 export function getMethod(name: string): MethodDef {

@@ -11,9 +11,9 @@
  * rebuilt lazily after every update.
  */
 import { UserError } from '../errors.js';
-import { denseArgmax } from '../eval/onnx-kernels.js';
+import { denseArgmax, matMulInto } from '../eval/onnx-kernels.js';
 import { addScaledRows, rowSquaredNorms } from '../train/rows.js';
-import type { Experience, Features, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { defineMethod } from './method.js';
 
@@ -301,11 +301,35 @@ export class NmcLearner implements Learner {
     return this.layer;
   }
 
-  predict(x: Features): Int32Array {
+  /**
+   * The scores of rows start..start+n of `x` (the dense layer, the same products predict() takes
+   * the argmax of), one column per seen class, written into `out` (n·K floats).
+   */
+  private scoreRows(x: Features, start: number, n: number, out: Float32Array): void {
+    const { w, b, k } = this.buildLayer();
+    const rows = x.x.slice(start * x.dim, (start + n) * x.dim);
+    if (this.config.normalize || this.config.metric === 'cosine') {
+      for (let i = 0; i < n; i++) {
+        const row = rows.subarray(i * x.dim, (i + 1) * x.dim);
+        let n2 = 0;
+        for (let d = 0; d < x.dim; d++) n2 += row[d] * row[d];
+        const inv = 1 / Math.max(Math.sqrt(n2), EPS);
+        for (let d = 0; d < x.dim; d++) row[d] *= inv;
+      }
+    }
+    matMulInto(rows, n, x.dim, w, k, out);
+    if (b) for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) out[i * k + c] += b[c];
+  }
+
+  private checkReady(x: Features, what: string): void {
     this.checkDim(x, 'test');
     if (!this.slots.some((s) => s.count > 0)) {
-      throw new Error('nmc: predict() called before any class was learned');
+      throw new Error(`nmc: ${what}() called before any class was learned`);
     }
+  }
+
+  predict(x: Features): Int32Array {
+    this.checkReady(x, 'predict');
     const { w, b, k, labels } = this.buildLayer();
     const normalizeRows = this.config.normalize || this.config.metric === 'cosine';
     const out = new Int32Array(x.count);
@@ -316,6 +340,18 @@ export class NmcLearner implements Learner {
       for (let i = 0; i < n; i++) out[start + i] = labels[rows[i]];
     }
     return out;
+  }
+
+  /** The dense layer's scores (docs/protocols.md "Evaluation scope"); argmax = predict(). */
+  scores(x: Features): ClassScores {
+    this.checkReady(x, 'scores');
+    const { labels } = this.buildLayer();
+    const values = new Float32Array(x.count * labels.length);
+    for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
+      const n = Math.min(PREDICT_CHUNK, x.count - start);
+      this.scoreRows(x, start, n, values.subarray(start * labels.length, (start + n) * labels.length));
+    }
+    return { labels: Int32Array.from(labels), values };
   }
 
   options(): Record<string, unknown> {

@@ -91,6 +91,7 @@ export const waMethod = defineHeadMethod({
         t.record.meanNewNormAfter = mean(t.head.rowNorms().subarray(t.n));
       },
       predict: (f, l) => (o.eval === 'nme' ? l.predictNme(f) : l.predictCnn(f)),
+      scores: (f, l) => (o.eval === 'nme' ? l.scoresNme(f) : l.scoresCnn(f)),
       // 'nme' or 'cnn' (the rule that is not the headline) and 'unaligned' (last alignment undone).
       extraPredictions(f, l) {
         const out: Record<string, Int32Array> = {};

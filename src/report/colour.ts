@@ -1,14 +1,20 @@
-/** The accuracy colour scale shared by the terminal heatmap and the HTML report (0 % red → 100 % green). */
+/**
+ * The accuracy colour scale shared by the terminal heatmap and the HTML report: viridis (dark
+ * purple 0 % → yellow 100 %), perceptually uniform and readable with the common colour-vision
+ * deficiencies (a red–green scale is not).
+ */
 
 export type Rgb = [number, number, number];
 
 const STOPS: { at: number; rgb: Rgb }[] = [
-  { at: 0, rgb: [215, 48, 39] },
-  { at: 50, rgb: [254, 224, 139] },
-  { at: 100, rgb: [26, 152, 80] },
+  { at: 0, rgb: [68, 1, 84] },
+  { at: 25, rgb: [59, 82, 139] },
+  { at: 50, rgb: [33, 145, 140] },
+  { at: 75, rgb: [94, 201, 98] },
+  { at: 100, rgb: [253, 231, 37] },
 ];
 
-/** Colour of an accuracy (percent, clamped to 0..100) on a diverging red–yellow–green scale. */
+/** Colour of an accuracy (percent, clamped to 0..100) on the viridis scale. */
 export function accuracyColour(pct: number): Rgb {
   const v = Math.min(100, Math.max(0, pct));
   for (let k = 1; k < STOPS.length; k++) {

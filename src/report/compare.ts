@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import type { ForgettingDefinition, RunRecord } from '../types.js';
 import { baselineSeenClasses, type Baseline } from './baselines.js';
 import { renderChart, type ChartSeries } from './chart.js';
-import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL } from './labels.js';
+import { FORGETTING_LABELS, LABEL_AVERAGE, LABEL_BWT, LABEL_FINAL, LABEL_TASK_IL, LABEL_TOP5 } from './labels.js';
 import { plannedTasks, runSummary, wallMs } from './run-summary.js';
 import { formatDuration, formatStat, stat, type Stat } from './stats.js';
 import { renderTable } from './table.js';
@@ -84,16 +84,25 @@ export function selectRuns<R extends Selectable>(records: R[], sel: RunSelection
   return runs;
 }
 
-/** Everything that makes runs comparable; runs in one group differ only in their seeds. */
+/**
+ * Everything that makes runs comparable; runs in one group differ only in their seed and class
+ * order (docs/protocols.md "Aggregating over orders and seeds"), unless the comparison is split by them.
+ */
 export interface GroupKey {
   scenario: string;
   dataset: string;
   split: string;
-  order: string;
   method: string;
   methodOptions: Record<string, unknown>;
   backbone: string;
+  /** Only when split by order. */
+  order?: string;
+  /** Only when split by seed. */
+  seed?: number;
 }
+
+/** Factors a comparison may keep apart instead of aggregating over them. */
+export type SplitFactor = 'order' | 'seed';
 
 export interface RunGroup {
   key: GroupKey;
@@ -116,15 +125,16 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-export function groupKey(r: RunRecord): GroupKey {
+export function groupKey(r: RunRecord, split: readonly SplitFactor[] = []): GroupKey {
   return {
     scenario: r.scenario.name,
     dataset: r.scenario.dataset,
     split: r.scenario.split,
-    order: r.scenario.order.id,
     method: r.method,
     methodOptions: r.methodOptions,
     backbone: r.backbone.id,
+    ...(split.includes('order') ? { order: r.scenario.order.id } : {}),
+    ...(split.includes('seed') ? { seed: r.trainSeed } : {}),
   };
 }
 
@@ -145,16 +155,20 @@ function labels(keys: GroupKey[]): string[] {
     }
     if (differs((x) => x.backbone)) parts.push(k.backbone);
     if (differs((x) => x.scenario) || differs((x) => x.split)) parts.push(`${k.scenario} ${k.split}`);
-    if (differs((x) => x.order)) parts.push(`order ${k.order}`);
+    if (k.order !== undefined && differs((x) => x.order ?? '')) parts.push(`order ${k.order}`);
+    if (k.seed !== undefined && differs((x) => String(x.seed))) parts.push(`seed ${k.seed}`);
     return parts.join(' · ');
   });
 }
 
-/** Group runs by everything but the seed (scenario, split, order, method, method options, backbone), in first-seen order. */
-export function groupRuns(runs: RunRecord[]): RunGroup[] {
+/**
+ * Group runs by everything but the seed and the class order (scenario, split, method, method
+ * options, backbone), in first-seen order; `split` keeps orders and/or seeds apart.
+ */
+export function groupRuns(runs: RunRecord[], split: readonly SplitFactor[] = []): RunGroup[] {
   const byId = new Map<string, { key: GroupKey; runs: RunRecord[] }>();
   for (const r of runs) {
-    const key = groupKey(r);
+    const key = groupKey(r, split);
     const id = canonical(key);
     const g = byId.get(id);
     if (g) g.runs.push(r);
@@ -174,7 +188,11 @@ export interface CurvePoint {
 
 export interface GroupResult {
   group: RunGroup;
+  /** Number of runs aggregated. */
+  n: number;
+  /** Distinct seeds and class orders of the runs, in first-seen order. */
   seeds: number[];
+  orders: string[];
   /** Fewest increments any run of the group finished, and the scenario's number of tasks. */
   tasksDone: number;
   tasksPlanned: number;
@@ -183,6 +201,9 @@ export interface GroupResult {
   forgetting: Stat | null;
   bwt: Stat | null;
   wallMs: Stat | null;
+  /** Task-IL and top-5 A_T (runs of learners with class scores). */
+  taskIL: Stat | null;
+  top5: Stat | null;
   /** Mean A_t per increment. */
   accuracyCurve: CurvePoint[];
   /** Mean F_t (chosen definition) for t = 2..T. */
@@ -229,7 +250,9 @@ function aggregate(group: RunGroup, def: ForgettingDefinition): GroupResult {
   }
   return {
     group,
-    seeds: runs.map((r) => r.trainSeed),
+    n: runs.length,
+    seeds: [...new Set(runs.map((r) => r.trainSeed))],
+    orders: [...new Set(runs.map((r) => r.scenario.order.id))],
     tasksDone: Math.min(...runs.map((r) => r.increments.length)),
     tasksPlanned: Math.max(...runs.map(plannedTasks)),
     finalAccuracy: stat(summaries.map((s) => s?.finalAccuracy)),
@@ -237,6 +260,8 @@ function aggregate(group: RunGroup, def: ForgettingDefinition): GroupResult {
     forgetting: stat(summaries.map((s) => s?.forgetting[def])),
     bwt: stat(summaries.map((s) => s?.bwt)),
     wallMs: stat(runs.map(wallMs)),
+    taskIL: stat(summaries.map((s) => s?.taskIL?.finalAccuracy)),
+    top5: stat(summaries.map((s) => s?.top5?.finalAccuracy)),
     accuracyCurve,
     forgettingCurve,
     perTask,
@@ -245,13 +270,15 @@ function aggregate(group: RunGroup, def: ForgettingDefinition): GroupResult {
 
 export interface CompareOptions {
   forgetting?: ForgettingDefinition;
+  /** Keep class orders and/or seeds apart (default: aggregate over both). */
+  split?: readonly SplitFactor[];
   /** Published entries already matched to these runs (matchingBaselines). */
   baselines?: Baseline[];
 }
 
 export function compareRuns(runs: RunRecord[], opts: CompareOptions = {}): Comparison {
   const def = opts.forgetting ?? 'max-prev';
-  return { forgettingDefinition: def, groups: groupRuns(runs).map((g) => aggregate(g, def)), baselines: opts.baselines ?? [] };
+  return { forgettingDefinition: def, groups: groupRuns(runs, opts.split ?? []).map((g) => aggregate(g, def)), baselines: opts.baselines ?? [] };
 }
 
 /** Published results grouped into one row per (method, setting): A_T, Ā and the A_t curve side by side. */
@@ -300,30 +327,45 @@ export function accuracySeries(cmp: Comparison): ChartSeries[] {
   return [...runs, ...published];
 }
 
+/** What the groups' statistics run over: "class orders and seeds", "seeds", "class orders" or "nothing (one run per group)". */
+export function aggregatedOver(cmp: Comparison): string {
+  const key = cmp.groups[0]?.group.key;
+  const byOrder = key?.order !== undefined;
+  const bySeed = key?.seed !== undefined;
+  if (byOrder && bySeed) return 'nothing (one run per group)';
+  if (byOrder) return 'seeds';
+  if (bySeed) return 'class orders';
+  return 'class orders and seeds';
+}
+
 /** Terminal rendering: the comparison table, its legend, published footnotes, and the two curve charts. */
 export function renderComparison(raw: Comparison): string {
   const cmp = printableDeep(raw);
   const def = cmp.forgettingDefinition;
-  const head = ['group', 'runs', 'seeds', 'tasks', 'A_T %', 'Ā %', `F[${def}]`, 'BWT', 'wall time'];
+  const scoped = cmp.groups.some((g) => g.taskIL || g.top5);
+  const head = ['group', 'n', 'orders', 'seeds', 'tasks', 'A_T %', 'Ā %', `F[${def}]`, 'BWT', ...(scoped ? ['A_T task-IL', 'A_T top-5'] : []), 'wall time'];
   const rows = cmp.groups.map((g) => [
     g.group.label,
-    String(g.group.runs.length),
+    String(g.n),
+    g.orders.join(','),
     g.seeds.join(','),
     g.tasksDone === g.tasksPlanned ? String(g.tasksPlanned) : chalk.yellow(`${g.tasksDone}/${g.tasksPlanned}`),
     formatStat(g.finalAccuracy),
     formatStat(g.averageIncrementalAccuracy),
     formatStat(g.forgetting),
     formatStat(g.bwt),
+    ...(scoped ? [formatStat(g.taskIL), formatStat(g.top5)] : []),
     g.wallMs ? formatDuration(g.wallMs.mean) : '–',
   ]);
   const published = publishedRows(cmp.baselines);
   for (const p of published) {
-    rows.push([chalk.italic(p.label), '', '', '', publishedValue(p.finalAccuracy), publishedValue(p.averageIncrementalAccuracy), '', '', '']);
+    rows.push([chalk.italic(p.label), '', '', '', '', publishedValue(p.finalAccuracy), publishedValue(p.averageIncrementalAccuracy), '', '', ...(scoped ? ['', ''] : []), '']);
   }
-  const out = [renderTable(head, rows, { align: ['left', 'right', 'left'], headerStyle: chalk.bold })];
+  const out = [renderTable(head, rows, { align: ['left', 'right', 'left', 'left'], headerStyle: chalk.bold })];
   const legend = [
     `${LABEL_FINAL}; ${LABEL_AVERAGE}`,
-    `F[${def}] = ${FORGETTING_LABELS[def]}; ${LABEL_BWT}; mean ± sample std (n − 1) over seeds; a single run shows no ±`,
+    `F[${def}] = ${FORGETTING_LABELS[def]}; ${LABEL_BWT}${scoped ? `; ${LABEL_TASK_IL}; ${LABEL_TOP5}` : ''}`,
+    `n runs per group: mean ± sample std (n − 1) over ${aggregatedOver(cmp)}; a single run shows no ±`,
   ];
   out.push(chalk.dim(legend.join('\n')));
   const cited = cmp.baselines;
@@ -332,13 +374,13 @@ export function renderComparison(raw: Comparison): string {
     out.push(chalk.dim(['published (drawn dashed; † = not verified):', ...notes].join('\n')));
   }
   out.push(
-    renderChart(accuracySeries(cmp), { title: 'A_t (accuracy on all seen classes, %), mean over seeds', xLabel: 'classes seen', yUnit: '%', height: 10 }),
+    renderChart(accuracySeries(cmp), { title: `A_t (accuracy on all seen classes, %), mean over ${aggregatedOver(cmp)}`, xLabel: 'classes seen', yUnit: '%', height: 10 }),
   );
   const fSeries: ChartSeries[] = cmp.groups
     .filter((g) => g.forgettingCurve.length > 0)
     .map((g) => ({ name: g.group.label, points: g.forgettingCurve.map((p) => ({ x: p.task, y: p.stat.mean })) }));
   if (fSeries.length > 0) {
-    out.push(renderChart(fSeries, { title: `${FORGETTING_LABELS[def]} after each task (points), mean over seeds`, xLabel: 'task', height: 8 }));
+    out.push(renderChart(fSeries, { title: `${FORGETTING_LABELS[def]} after each task (points), mean over ${aggregatedOver(cmp)}`, xLabel: 'task', height: 8 }));
   }
   return `${out.join('\n\n')}\n`;
 }

@@ -4,6 +4,8 @@ import type { ForgettingDefinition } from '../types.js';
 export const LABEL_FINAL = 'A_T (final accuracy)';
 export const LABEL_AVERAGE = 'Ā (average incremental accuracy, first task included)';
 export const LABEL_BWT = 'BWT (GEM)';
+export const LABEL_TASK_IL = 'task-IL = accuracy when the task of each test sample is given (argmax over its task\'s classes)';
+export const LABEL_TOP5 = 'top-5 = true class among the 5 best-scored seen classes';
 
 export const FORGETTING_LABELS: Record<ForgettingDefinition, string> = {
   'max-prev': 'F (max-prev, Chaudhry)',

@@ -14,12 +14,12 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { UserError } from '../errors.js';
 import { baselineSeenClasses, type Baseline } from './baselines.js';
-import { publishedRows, type Comparison, type CurvePoint } from './compare.js';
+import { aggregatedOver, publishedRows, type Comparison, type CurvePoint } from './compare.js';
 import { FORGETTING_LABELS } from './labels.js';
 import { printable, printableDeep } from './printable.js';
 
 export const PLOT_FONT = 'DejaVu Sans';
-const FONT_FILES = [
+export const FONT_FILES = [
   '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
   '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',
   '/usr/share/fonts/dejavu/DejaVuSans.ttf',
@@ -30,19 +30,54 @@ export const PANEL_TITLES = {
   accuracy: 'Accuracy on all seen classes (A_t)',
   forgetting: 'Average forgetting F_t',
   perTask: 'Per-task accuracy R[t][j] (forgetting curves)',
+  loss: 'Training loss per epoch',
 } as const;
 
 type Row = Record<string, string | number | null>;
 
-const RUN = 'runs (mean ± std over seeds)';
+/** Okabe & Ito (2008) colour-blind-safe palette (black last). */
+export const SERIES_COLOURS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000'];
+
+const RUN = 'runs (mean ± 1 s.d.)';
 const PUBLISHED = 'published';
 
 function band(p: CurvePoint): { lo: number | null; hi: number | null } {
   return p.stat.std === null ? { lo: null, hi: null } : { lo: p.stat.mean - p.stat.std, hi: p.stat.mean + p.stat.std };
 }
 
-/** The rows behind the three panels (also used by the HTML report). */
-export function plotData(cmp: Comparison): { accuracy: Row[]; forgetting: Row[]; perTask: Row[] } {
+/**
+ * Mean training loss per epoch of each group: x = task − 1 + k/K for the k-th of the K epochs of a
+ * task (all training phases of the task in sequence), so that x = t at the end of task t.
+ */
+function lossData(cmp: Comparison): Row[] {
+  const rows: Row[] = [];
+  for (const g of cmp.groups) {
+    const sums = new Map<string, { x: number; task: number; sum: number; n: number }>();
+    for (const r of g.group.runs) {
+      for (const inc of r.increments) {
+        const all = Object.values(inc.losses ?? {}).flat();
+        all.forEach((loss, k) => {
+          if (!Number.isFinite(loss)) return;
+          const key = `${inc.task}:${k}`;
+          const cell = sums.get(key) ?? { x: inc.task + (k + 1) / all.length, task: inc.task + 1, sum: 0, n: 0 };
+          cell.sum += loss;
+          cell.n += 1;
+          sums.set(key, cell);
+        });
+      }
+    }
+    for (const c of [...sums.values()].sort((a, b) => a.x - b.x)) rows.push({ series: g.group.label, x: c.x, task: c.task, loss: c.sum / c.n, n: c.n });
+  }
+  return rows;
+}
+
+/** How many runs a group's mean runs over, for legends: "mean ± 1 s.d. over class orders and seeds". */
+export function bandNote(cmp: Comparison): string[] {
+  return ['line: mean, band: ± 1 s.d.', `over ${aggregatedOver(cmp)}`];
+}
+
+/** The rows behind the panels (also used by the HTML report). */
+export function plotData(cmp: Comparison): { accuracy: Row[]; forgetting: Row[]; perTask: Row[]; loss: Row[] } {
   const accuracy: Row[] = [];
   for (const g of cmp.groups) {
     for (const p of g.accuracyCurve) {
@@ -68,11 +103,13 @@ export function plotData(cmp: Comparison): { accuracy: Row[]; forgetting: Row[];
       for (const p of c.points) perTask.push({ group: g.group.label, taskJ: `task ${c.task}`, j: c.task, t: p.task, accuracy: p.stat.mean });
     }
   }
-  return { accuracy, forgetting, perTask };
+  return { accuracy, forgetting, perTask, loss: lossData(cmp) };
 }
 
 export interface PlotOptions {
   title?: string;
+  /** Height of one panel in px (default: 0.66 × the width). */
+  panelHeight?: number;
   /** Width of one panel in px (default 420). */
   panelWidth?: number;
   /** Click a legend entry to highlight its series (HTML report; no effect in static images). */
@@ -84,21 +121,28 @@ type Panel = Record<string, unknown>;
 const CONFIG = {
   font: PLOT_FONT,
   axis: { labelFontSize: 12, titleFontSize: 13, grid: true },
-  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 360, orient: 'bottom', direction: 'vertical', symbolOpacity: 1 },
+  legend: { labelFontSize: 12, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 360, titleLimit: 0, orient: 'bottom', direction: 'vertical', symbolOpacity: 1 },
   title: { fontSize: 14, anchor: 'start', offset: 10 },
   header: { labelFontSize: 12 },
 };
 
-/** The three panels as separate vega-lite view specs (no top-level config). */
-export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy: Panel; forgetting: Panel; perTask: Panel } {
+/** The panels as separate vega-lite view specs (no top-level config). */
+export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy: Panel; forgetting: Panel; perTask: Panel; loss: Panel } {
   // Control characters in names are invalid in SVG (XML 1.0): shown as visible escapes instead.
   const cmp = printableDeep(raw);
   const data = plotData(cmp);
   const width = opts.panelWidth ?? 420;
-  const height = Math.round(width * 0.66);
+  const height = opts.panelHeight ?? Math.round(width * 0.66);
   const seriesDomain = [...new Set(data.accuracy.map((r) => String(r.series)))];
   const withPublished = data.accuracy.some((r) => r.source === PUBLISHED);
-  const colour = { field: 'series', type: 'nominal', title: 'Series', scale: { domain: seriesDomain } } as const;
+  // Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), one per series in every panel.
+  const range = seriesDomain.map((_, i) => SERIES_COLOURS[i % SERIES_COLOURS.length]);
+  const scale = { domain: seriesDomain, range };
+  // One colour legend per panel; its title says what the line and the band are.
+  const colour = { field: 'series', type: 'nominal', title: bandNote(cmp), scale } as const;
+  // The ± 1 s.d. band shares the line's colour legend (a separate fill legend would list the series twice).
+  const fill = colour;
+  const withLoss = seriesDomain.filter((s) => data.loss.some((r) => r.series === s));
   const def = cmp.forgettingDefinition;
   const accuracyPanel = {
     title: PANEL_TITLES.accuracy,
@@ -113,7 +157,7 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
           x: { field: 'classes', type: 'quantitative' },
           y: { field: 'lo', type: 'quantitative' },
           y2: { field: 'hi' },
-          fill: { field: 'series', type: 'nominal', scale: { domain: seriesDomain } },
+          fill,
         },
       },
       {
@@ -157,7 +201,7 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
       {
         mark: { type: 'area', opacity: 0.15 },
         transform: [{ filter: 'datum.lo != null' }],
-        encoding: { x: { field: 'task', type: 'quantitative' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, fill: { field: 'series', type: 'nominal', scale: { domain: seriesDomain } } },
+        encoding: { x: { field: 'task', type: 'quantitative' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, fill },
       },
       {
         mark: { type: 'line', point: true, strokeWidth: 2 },
@@ -186,7 +230,8 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
       encoding: {
         x: { field: 't', type: 'quantitative', title: 'After task t', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'accuracy', type: 'quantitative', title: 'Accuracy on task j (%)', scale: { zero: false } },
-        color: { field: 'j', type: 'ordinal', title: 'Task j', scale: { scheme: 'viridis' } },
+        color: { field: 'j', type: 'quantitative', title: 'Task j', scale: { scheme: 'viridis' }, legend: { type: 'gradient', direction: 'horizontal', orient: 'bottom', format: 'd', tickMinStep: 1, gradientLength: Math.max(80, Math.round(width * 0.5)) } },
+        detail: { field: 'j', type: 'nominal' },
         tooltip: [
           { field: 'group', title: 'group' },
           { field: 'j', title: 'task j' },
@@ -196,6 +241,24 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
       },
     },
   };
+  const lossPanel = {
+    title: PANEL_TITLES.loss,
+    width,
+    height,
+    data: { values: data.loss },
+    mark: { type: 'line', strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: 'Task (its epochs in order)', axis: { tickMinStep: 1, format: 'd' }, scale: { domainMin: 0 } },
+      y: { field: 'loss', type: 'quantitative', title: 'Mean training loss' },
+      color: { field: 'series', type: 'nominal', title: `mean over ${aggregatedOver(cmp)}`, scale: { domain: withLoss, range: withLoss.map((s) => range[seriesDomain.indexOf(s)]) } },
+      tooltip: [
+        { field: 'series', title: 'series' },
+        { field: 'task', title: 'task' },
+        { field: 'loss', title: 'loss', format: '.4f' },
+        { field: 'n', title: 'runs' },
+      ],
+    },
+  };
   if (opts.interactive) {
     for (const panel of [accuracyPanel, forgettingPanel]) {
       const line = panel.layer[1] as { params?: unknown[]; encoding: Record<string, unknown> };
@@ -203,7 +266,7 @@ export function panelSpecs(raw: Comparison, opts: PlotOptions = {}): { accuracy:
       line.encoding.opacity = { condition: { param: 'pick', value: 1 }, value: 0.15 };
     }
   }
-  return { accuracy: accuracyPanel, forgetting: forgettingPanel, perTask: perTaskPanel };
+  return { accuracy: accuracyPanel, forgetting: forgettingPanel, perTask: perTaskPanel, loss: lossPanel };
 }
 
 /** One panel as a complete vega-lite spec (the HTML report draws each curve kind as its own chart). */

@@ -231,7 +231,14 @@ export function resolveScenario(s: ScenarioFile, file: string, overrides: Scenar
         overrides.increment !== undefined ? `--increment ${String(overrides.increment)}` : '',
       ].filter(Boolean).join(' ')} to scenario ${s.name} (split ${s.split})`
     : `scenario file ${file}: /split`;
-  const tasks = within(what, () => splitTaskClasses(order.classes, spec));
+  let tasks: number[][];
+  try {
+    tasks = within(what, () => splitTaskClasses(order.classes, spec));
+  } catch (e) {
+    // Split problems of --base/--increment get a hint in flag syntax (the file syntax B0-Inc[...] is not a flag value).
+    if (!overridden || !(e instanceof UserError) || !e.hint) throw e;
+    throw new UserError(e.message, e.hint.replace(/B\d+-Inc\[([\d,\s]+)\]/g, (_, list: string) => `--increment ${list.replace(/\s/g, '')}`).replace(/make the increments sum to (\d+)/, 'make the --increment list sum to $1'));
+  }
   return {
     name: s.name,
     description: s.description,

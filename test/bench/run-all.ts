@@ -32,6 +32,10 @@ const benches: [string, string[]][] = [
   ...(full ? [['vit.ts', ['--images', '32', '--rounds', '3']] as [string, string[]]] : []),
   // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)
   ['imagefolder.ts', [process.env.CL_CIFAR_PNG ?? '']],
+  // The closed-form learners: their float64 product engine, then cl vs numpy on the cached
+  // CIFAR-100 features (skips itself without them or without numpy).
+  ['gemm.ts', []],
+  ['closed-form.ts', []],
   ['store.ts', ['--sizes', storeSizes]],
 ];
 let failed = 0;

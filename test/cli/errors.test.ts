@@ -51,6 +51,10 @@ describe('cl user errors (child process)', function () {
       ['compare'],
       ['cache', 'ls'],
       ['cache', 'rm', 'x'],
+      ['rm', 'abc'],
+      ['export', 'csv'],
+      ['export', 'latex'],
+      ['export', 'figure', '-o', 'x.svg'],
       ['backbones'],
       ['scenarios'],
       ['methods'],
@@ -60,7 +64,7 @@ describe('cl user errors (child process)', function () {
     for (const [k, c] of commands.entries()) {
       const r = results[k];
       expectOneLineError(r, /unknown option '--no-such-option'/, c.join(' '));
-      const name = c[0] === 'cache' ? `cache ${c[1]}` : c[0];
+      const name = c[0] === 'cache' || c[0] === 'export' ? `${c[0]} ${c[1]}` : c[0];
       expect(r.stderr, c.join(' ')).to.include(`hint: see \`cl ${name} --help\``);
     }
   });
@@ -71,7 +75,7 @@ describe('cl user errors (child process)', function () {
       [['compare', '--forgetting', 'bogus', '--store', store], /--forgetting.*'bogus' is invalid.*max-prev/],
       [['bogus'], /unknown command 'bogus'/],
       [['run', 'split-mnist-mini', '-m', 'nmc', '--backbone', 'resnet:x', '--store', store], /backbone "resnet:x": unknown backbone kind "resnet"/],
-      [['run', 'split-mnist-mini'], /required option '-m, --method <name>'/],
+      [['run', 'split-mnist-mini'], /cl run needs --method/],
       [['show'], /missing required argument 'id'/],
       [['ls', 'extra'], /too many arguments/],
       [['cache'], /`cl cache` needs a command: ls, rm/],
@@ -79,12 +83,12 @@ describe('cl user errors (child process)', function () {
     ];
     const results = await Promise.all(cases.map(([args]) => cl(args, { env })));
     cases.forEach(([args, pattern], k) => expectOneLineError(results[k], pattern, args.join(' ') || '(none)'));
-    // cl sweep passes unknown options on to its runs: they are checked before any run starts.
+    // cl sweep passes further options on to its runs: they are checked before any run starts.
     const sweepStore = path.join(tmp, 'sweep-db.json');
     const sweep = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc,wa', '--set', 'lr=abc', '--store', sweepStore, '--workers', '1'], { env });
-    expectOneLineError(sweep, /run wa seed=1 lr=abc of the sweep: wa --lr must be a number > 0, got "abc"/, 'sweep --set lr=abc');
+    expectOneLineError(sweep, /^cl: error: wa --lr must be a number > 0, got "abc"/, 'sweep --set lr=abc');
     const sweepOpt = await cl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--no-such-option', '1', '--store', sweepStore], { env });
-    expectOneLineError(sweepOpt, /run nmc of the sweep: unknown option '--no-such-option'/, 'sweep --no-such-option');
+    expectOneLineError(sweepOpt, /cl sweep: --no-such-option is not an option of cl run or of the methods nmc/, 'sweep --no-such-option');
     expect(fs.existsSync(sweepStore), 'no run started').to.equal(false);
     // Help and version are not errors.
     expect((await cl(['run', '--help'])).code).to.equal(0);

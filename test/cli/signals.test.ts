@@ -64,8 +64,9 @@ describe('signals during training (child process)', function () {
     it(`${signal} in the middle of an epoch: exit ${code} within ${BOUND_MS / 1000} s, stored status interrupted`, async function () {
       const store = path.join(tmp, `${signal}.json`);
       const args = ['run', 'split-mnist-mini', '-m', 'wa', '--epochs', '30', '--batch-size', '4', '--store', store];
-      // The first epoch line: training runs and the record exists; the second epoch is under way.
-      const r = await stopDuring(args, env, /task 1 wa epoch 1\/30/, signal);
+      // The first training progress line (on a non-TTY stderr: at 10 %, 3 of 30 epochs): training
+      // runs and the record exists; the next epoch is under way.
+      const r = await stopDuring(args, env, /task 1 wa: \d+% \d+ epochs\/30 epochs/, signal);
       console.log(`      ${signal} -> exit in ${(r.ms / 1000).toFixed(2)} s (load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')})`);
       expect(r.code, r.stderr).to.equal(code);
       expect(r.ms, r.stderr).to.be.below(BOUND_MS);

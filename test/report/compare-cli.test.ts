@@ -59,8 +59,8 @@ describe('cl compare (command)', function () {
     const res = await runCl(['compare', '--store', store, '--plot', png, '--html', html]);
     expect(res.code, res.stderr).to.equal(0);
     const row = (label: string) => res.stdout.split('\n').find((l) => l.startsWith(label)) ?? '';
-    expect(row('wa')).to.match(/\s2\s+1,2\s+10\s+72\.00 ± 2\.83\s/);
-    expect(row('nmc')).to.match(/\s1\s+1\s+10\s+80\.00\s/);
+    expect(row('wa')).to.match(/\s2\s+icarl-1993\s+1,2\s+10\s+72\.00 ± 2\.83\s/);
+    expect(row('nmc')).to.match(/\s1\s+icarl-1993\s+1\s+10\s+80\.00\s/);
     expect(row('SimpleCIL (APER) (published)')).to.match(/81\.28†\s+87\.13†/);
     expect(res.stdout).to.include(`plot written to ${png}`);
     expect([...fs.readFileSync(png).subarray(0, 4)]).to.deep.equal([0x89, 0x50, 0x4e, 0x47]);

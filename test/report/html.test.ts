@@ -73,18 +73,19 @@ describe('report/html', function () {
 
       const rows = await page.$$eval('table#summary tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
       const wa = rows.find((r) => r[0].startsWith('wa'));
-      expect(wa?.slice(1, 6)).to.deep.equal(['2', '1, 2', '10', '78.25 ± 2.83', '86.13 ± 2.83']);
+      // group, n, orders, seeds, tasks, A_T, Ā, …
+      expect(wa?.slice(1, 7)).to.deep.equal(['2', 'icarl-1993', '1, 2', '10', '78.25 ± 2.83', '86.13 ± 2.83']);
       const nmc = rows.find((r) => r[0].startsWith('nmc'));
-      expect(nmc?.[4]).to.equal('82.25');
+      expect(nmc?.[5]).to.equal('82.25');
       const pub = rows.find((r) => r[0] === 'SimpleCIL (APER) (published)');
-      expect(pub?.slice(4, 6)).to.deep.equal(['81.28†', '87.13†']);
+      expect(pub?.slice(5, 7)).to.deep.equal(['81.28†', '87.13†']);
 
       const charts = await page.$$eval('.chart[data-curve]', (els) => els.map((el) => ({ kind: el.getAttribute('data-curve'), svgs: el.querySelectorAll('svg').length, text: el.textContent ?? '' })));
       expect(charts.map((c) => c.kind)).to.deep.equal(['accuracy', 'forgetting', 'per-task']);
       for (const c of charts) expect(c.svgs, c.kind ?? '').to.equal(1);
       expect(charts[0].text).to.include('SimpleCIL (APER) (published)');
-      expect(charts[0].text).to.include('Accuracy A_t (%)');
-      expect(charts[1].text).to.include('Forgetting F_t (%)');
+      expect(charts[0].text).to.include('Accuracy A\u209c (%)'); // drawn with a Unicode subscript t
+      expect(charts[1].text).to.include('Forgetting F\u209c (%)');
       expect(charts[2].text).to.include('Task j');
 
       expect(await page.$$eval('table.heatmap', (t) => t.map((x) => x.getAttribute('data-run')))).to.deep.equal(['run-a1', 'run-a2', 'run-n1']);

@@ -46,13 +46,19 @@ describe('report/plot', function () {
 
   it('draws the published curve dashed and the runs solid', () => {
     const lines = svg.match(/<path[^>]*aria-roledescription="line mark"[^>]*>/g) ?? [];
-    const of = (series: string) => lines.filter((l) => l.includes(`Series: ${series};`));
+    const of = (series: string) => lines.filter((l) => l.includes(`: ${series};`));
     expect(of('SimpleCIL (APER) (published)')).to.have.length(1);
     expect(of('SimpleCIL (APER) (published)')[0]).to.include('stroke-dasharray="6,4"');
     for (const s of ['nmc', 'wa']) {
       expect(of(s).length, s).to.be.greaterThan(0);
       for (const l of of(s)) expect(l).to.not.include('stroke-dasharray="6,4"');
     }
+  });
+
+  it('one colour legend per panel, whose title explains line and band (no second lower-case "series" legend)', () => {
+    expect(svg).to.not.include('>series<');
+    expect(svg).to.include('>line: mean, band: ± 1 s.d.<');
+    expect(svg).to.include('>over class orders and seeds<');
   });
 
   it('names the "published" line style only when a published reference is drawn', async () => {

@@ -70,6 +70,10 @@ describe('run/resume from learner checkpoints (split-mnist-mini, embedded digits
     // Raw pixels: NAPA-VQ's CIFAR-feature learning rates diverge on them; these train (A_T ~32 %).
     ['napa-vq', { epochsBase: 2, epochs: 1, hidden: 32, embedDim: 16, standardize: false, cvLr: 0.5 }],
     ['finetune-adapter', { epochsBase: 2, epochs: 1, hidden: 32, embedDim: 16, standardize: false, cvLr: 0.5 }],
+    // The closed-form learners (docs/methods/): typed-array state through the checkpoint sidecar.
+    ['slda', {}],
+    ['fecam', {}],
+    ['ranpac', { projection: 256 }],
   ] as const) {
     it(`${method}: restores tasks 1..2 from the checkpoint and finishes as the uninterrupted run`, async () => {
       const full = await complete(options(`${method}-full.json`, method, methodOptions));

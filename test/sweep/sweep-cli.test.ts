@@ -1,8 +1,8 @@
 /**
  * End to end: `cl sweep` on the offline split-mnist-mini scenario, two runs at once, one of them failing
  * on purpose while it runs (a learning rate that makes training diverge). The good run must be
- * stored and compared, the bad one reported. A value that cannot even be parsed (a typo) fails the
- * whole sweep at once, before any run starts.
+ * stored and compared, the bad one reported. A value that cannot even be parsed (a typo), or a
+ * combination `cl run` would reject, fails the whole sweep at once, before any run starts.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -35,22 +35,30 @@ describe('cl sweep (child processes, split-mnist-mini)', function () {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  it('a value the option schema rejects, or options that contradict each other, stop the sweep before any run (exit 2)', async () => {
+    const store = path.join(dir, 'none.json');
+    const env = { ...process.env, NO_COLOR: '1' };
+    const typo = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--store', store], env);
+    expect(typo.code, typo.stderr).to.equal(2);
+    expect(typo.stderr).to.match(/^cl: error: nmc --accumulator must be one of float64, kahan32, got "bogus"/m);
+    // Each value is valid on its own; the second run's combination is not (checked as cl run checks it).
+    const clash = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'metric=euclidean,cosine', '--store', store], env);
+    expect(clash.code, clash.stderr).to.equal(2);
+    expect(clash.stderr).to.match(/^cl: error: run nmc metric=cosine of the sweep: nmc: --metric cosine contradicts --variant janson/m);
+    expect(fs.existsSync(store)).to.equal(false);
+  });
+
   it('runs the grid 2 at a time, stores the good run, reports the failed one and exits non-zero', async () => {
     const store = path.join(dir, 'db.json');
     const env: NodeJS.ProcessEnv = { ...process.env, CL_CACHE_DIR: path.join(dir, 'cache'), NO_COLOR: '1' };
     delete env.FORCE_COLOR;
     delete env.CL_STORE;
-    const typo = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc', '--set', 'accumulator=float64,bogus', '--store', store], env);
-    expect(typo.code, typo.stderr).to.equal(2);
-    expect(typo.stderr).to.match(/^cl: error: run nmc accumulator=bogus of the sweep: .*accumulator/m);
-    expect(fs.existsSync(store)).to.equal(false);
-
     const res = await runCl(['sweep', 'split-mnist-mini', '--methods', 'nmc,wa', '--set', 'lr=1e30', '--workers', '2', '--store', store], env);
     expect(res.code, res.stderr).to.equal(1);
     expect(res.stderr).to.include('nmc has no option lr');
     expect(res.stderr).to.include('sweep: 2 runs of split-mnist-mini, 2 at once');
     expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc/);
-    expect(res.stderr).to.match(/\[\d\/2\] failed wa seed=1 lr=1e30 .*cl: error: training diverged/);
+    expect(res.stderr).to.match(/\[\d\/2\] failed wa seed=1 lr=1e\+30 .*cl: error: training diverged/);
     expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
 
     const s = await openStore(store);

@@ -9,7 +9,7 @@
 import { tf } from '../../tf.js';
 import type { Rng } from '../../rng.js';
 import { UserError } from '../../errors.js';
-import type { Experience, Features, LearnContext, Learner } from '../../types.js';
+import type { ClassScores, Experience, Features, LearnContext, Learner } from '../../types.js';
 import { createOptimizer, type Optimizer } from '../../train/optimizers.js';
 import { stepSchedule } from '../../train/schedule.js';
 import { fit, type FitInput, type FitResult, type ParamGroup } from '../../train/loop.js';
@@ -53,6 +53,12 @@ export interface CvTask {
 }
 
 const PREDICT_CHUNK = 2048;
+
+/** Cosine of every row of z to every CV (the paper's test rule). */
+function cosines(z: tf.Tensor2D, cvs: tf.Tensor2D): tf.Tensor2D {
+  const unit = (t: tf.Tensor2D): tf.Tensor2D => tf.div(t, tf.maximum(tf.norm(t, 'euclidean', 1, true), 1e-12));
+  return tf.matMul(unit(z), unit(cvs), false, true);
+}
 
 export abstract class CodingVectorLearner<C extends AdapterConfig = AdapterConfig> implements Learner {
   readonly config: C;
@@ -241,23 +247,47 @@ export abstract class CodingVectorLearner<C extends AdapterConfig = AdapterConfi
    * distance (the training rule). Ties go to the class that arrived first.
    */
   predictWith(x: Features, rule: TestRule): Int32Array {
-    this.checkDim(x, 'test');
-    const cvs = this.cvs;
-    if (!cvs || !this.adapter) throw new Error(`${this.name}: predict() called before any class was learned`);
+    const cvs = this.readyCvs(x);
     const out = new Int32Array(x.count);
     for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
       const n = Math.min(PREDICT_CHUNK, x.count - start);
       const idx = tf.tidy(() => {
         const z = this.adapter!.apply(this.input(x.x.subarray(start * x.dim, (start + n) * x.dim), n));
         if (rule === 'euclidean') return tf.argMin(squaredDistances(z, cvs), 1);
-        const unit = (t: tf.Tensor2D): tf.Tensor2D => tf.div(t, tf.maximum(tf.norm(t, 'euclidean', 1, true), 1e-12));
-        return tf.argMax(tf.matMul(unit(z), unit(cvs), false, true), 1);
+        return tf.argMax(cosines(z, cvs), 1);
       });
       const rows = idx.dataSync();
       idx.dispose();
       for (let i = 0; i < n; i++) out[start + i] = this.units[rows[i]].label;
     }
     return out;
+  }
+
+  private readyCvs(x: Features): tf.Tensor2D {
+    this.checkDim(x, 'test');
+    const cvs = this.cvs;
+    if (!cvs || !this.adapter) throw new Error(`${this.name}: predict() called before any class was learned`);
+    return cvs;
+  }
+
+  /**
+   * Scores of the headline test rule (docs/protocols.md "Evaluation scope"): the cosines to the
+   * CVs, or minus the squared distances, so that the argmax is predict()'s class.
+   */
+  scores(x: Features): ClassScores {
+    const cvs = this.readyCvs(x);
+    const U = this.units.length;
+    const values = new Float32Array(x.count * U);
+    for (let start = 0; start < x.count; start += PREDICT_CHUNK) {
+      const n = Math.min(PREDICT_CHUNK, x.count - start);
+      const s = tf.tidy(() => {
+        const z = this.adapter!.apply(this.input(x.x.subarray(start * x.dim, (start + n) * x.dim), n));
+        return this.config.testRule === 'euclidean' ? tf.neg(squaredDistances(z, cvs)) : cosines(z, cvs);
+      });
+      values.set(s.dataSync(), start * U);
+      s.dispose();
+    }
+    return { labels: Int32Array.from(this.units, (u) => u.label), values };
   }
 
   // ------------------------------------------------------------------ state
