@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
+import { pidAlive } from '../leftovers.js';
 import { cacheRoot as defaultCacheRoot } from '../paths.js';
 import { closeNow, createClient, scrub, waitReady, type QueueTarget } from './connection.js';
 import { SETUP_ENV, type WorkerSetup } from './experiment.js';
@@ -42,15 +43,6 @@ function processorFile(): string {
   const here = fileURLToPath(import.meta.url);
   return path.join(path.dirname(here), `processor${path.extname(here)}`);
 }
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** `<cache>/worker/<host>-<pid>`; scratch folders of dead workers on this host are removed. */
 function scratchDir(root: string): string {

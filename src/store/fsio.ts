@@ -14,6 +14,7 @@ import { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { pidAlive } from '../leftovers.js';
 
 /** errno codes that describe the machine, not a bug: reported as UserErrors naming the file. */
 const ENVIRONMENT: Record<string, string> = {
@@ -175,16 +176,6 @@ export async function makeDirs(dir: string): Promise<void> {
     }
     for (const d of missing) await fsp.mkdir(d).catch((err: unknown) => (errCode(err) === 'EEXIST' ? undefined : Promise.reject(err)));
     throw e;
-  }
-}
-
-/** Is process `pid` alive on this host? (signal 0 probes without sending anything) */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errCode(e) === 'EPERM';
   }
 }
 
