@@ -327,15 +327,19 @@ export function accuracySeries(cmp: Comparison): ChartSeries[] {
   return [...runs, ...published];
 }
 
-/** What the groups' statistics run over: "class orders and seeds", "seeds", "class orders" or "nothing (one run per group)". */
+/**
+ * What the groups' statistics run over: "class orders and seeds", "seeds", "class orders" or
+ * "nothing (one run per group)". A factor counts when it is not split off and actually varies
+ * inside some group (a study of one seed and three orders runs over class orders only).
+ */
 export function aggregatedOver(cmp: Comparison): string {
-  const key = cmp.groups[0]?.group.key;
-  const byOrder = key?.order !== undefined;
-  const bySeed = key?.seed !== undefined;
-  if (byOrder && bySeed) return 'nothing (one run per group)';
-  if (byOrder) return 'seeds';
-  if (bySeed) return 'class orders';
-  return 'class orders and seeds';
+  const varies = (f: (r: RunRecord) => string): boolean => cmp.groups.some((g) => new Set(g.group.runs.map(f)).size > 1);
+  const orders = varies((r) => r.scenario.order.id);
+  const seeds = varies((r) => String(r.trainSeed));
+  if (orders && seeds) return 'class orders and seeds';
+  if (orders) return 'class orders';
+  if (seeds) return 'seeds';
+  return 'nothing (one run per group)';
 }
 
 /** Terminal rendering: the comparison table, its legend, published footnotes, and the two curve charts. */

@@ -64,6 +64,16 @@ describe('report/compare: aggregation over class orders and seeds', () => {
     ]);
   });
 
+  it('names only what varies: one seed and three orders is "over class orders", one run per group "nothing"', () => {
+    const seedOne = runs.filter((r) => r.method === 'nmc' || r.trainSeed === 1);
+    const text = renderComparison(compareRuns(seedOne));
+    expect(text).to.match(/over class orders;/);
+    expect(text).to.not.match(/over class orders and seeds/);
+    const oneOrder = runs.filter((r) => r.method === 'wa' && r.scenario.order.id === 'seed-1');
+    expect(renderComparison(compareRuns(oneOrder))).to.match(/over seeds;/);
+    expect(renderComparison(compareRuns(runs.slice(0, 1)))).to.match(/over nothing \(one run per group\)/);
+  });
+
   it('runs that differ in anything else (split, options, backbone) are never pooled', () => {
     const other = [makeRun({ id: 'x1', method: 'wa', order: 'seed-1', R: [[90], [60, 80]], methodOptions: { lr: 0.1 } }), makeRun({ id: 'x2', method: 'wa', order: 'seed-2', R: [[90], [60, 80]], methodOptions: { lr: 0.01 } })];
     expect(groupRuns(other)).to.have.length(2);

@@ -58,7 +58,9 @@ describe('report/plot', function () {
   it('one colour legend per panel, whose title explains line and band (no second lower-case "series" legend)', () => {
     expect(svg).to.not.include('>series<');
     expect(svg).to.include('>line: mean, band: ± 1 s.d.<');
-    expect(svg).to.include('>over class orders and seeds<');
+    // These runs share one class order (icarl-1993) and differ in the seed: the band is over seeds.
+    expect(svg).to.include('>over seeds<');
+    expect(svg).to.not.include('over class orders');
   });
 
   it('names the "published" line style only when a published reference is drawn', async () => {
