@@ -11,6 +11,7 @@ import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
+import { BACKBONE_OPTIONS } from '../experiment-options.js';
 import { stopWork } from '../interrupt.js';
 import { printableDeep } from '../report/printable.js';
 import type { ResizeRule } from '../types.js';
@@ -30,13 +31,13 @@ export function addExperimentOptions(cmd: Command): Command {
       '--backbone <spec>',
       "frozen feature extractor: pixels | onnx:<path-or-URL>[#output] | hf:<repo>[@rev][#output] | tfjs:<path-or-URL>[#layer] | NAME (see `cl backbones`); default: the scenario's",
     )
-    .addOption(new Option('--input-norm <how>', 'input normalisation of image backbones (onnx default: imagenet)').choices(['imagenet', 'none']))
+    .addOption(new Option('--input-norm <how>', BACKBONE_OPTIONS.inputNorm.help).choices(BACKBONE_OPTIONS.inputNorm.choices))
     .option('--input-size <px>', 'model input size when the model does not declare it', parseIntStrict('--input-size'))
-    .addOption(new Option('--input-layout <layout>', 'model input layout when the model does not declare it').choices(['NCHW', 'NHWC']))
-    .addOption(new Option('--feature-pool <how>', 'how a token/spatial model output becomes one vector').choices(['cls', 'mean', 'gap', 'none']))
+    .addOption(new Option('--input-layout <layout>', BACKBONE_OPTIONS.inputLayout.help).choices(BACKBONE_OPTIONS.inputLayout.choices))
+    .addOption(new Option('--feature-pool <how>', BACKBONE_OPTIONS.featurePool.help).choices(BACKBONE_OPTIONS.featurePool.choices))
     .addOption(
-      new Option('--preprocess <where>', 'where ONNX backbones resize/normalise: auto = inside onnxruntime when the model allows, js = in JavaScript')
-        .choices(['auto', 'js'])
+      new Option('--preprocess <where>', BACKBONE_OPTIONS.preprocess.help)
+        .choices(BACKBONE_OPTIONS.preprocess.choices)
         .default('auto'),
     )
     .option('--extract-batch-size <n>', 'batch size of feature extraction', parseIntStrict('--extract-batch-size'))

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
-import { RUN_OPTIONS } from '../experiment-options.js';
+import { BACKBONE_OPTIONS, RUN_OPTIONS } from '../experiment-options.js';
 import { optionsSchema } from '../options.js';
 import { scenarioSchemaErrors, type ScenarioFile } from '../scenario/schema.js';
 import type { IncrementResult, RunRecord } from '../types.js';
@@ -92,11 +92,12 @@ export const jobPayloadSchema = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            normalize: { enum: ['imagenet', 'none'] },
+            // The choices of `cl run`'s own backbone options (src/experiment-options.ts).
+            normalize: { enum: [...BACKBONE_OPTIONS.inputNorm.choices] },
             imageSize: { type: 'integer', minimum: 1, maximum: 4096 },
-            layout: { enum: ['NCHW', 'NHWC'] },
-            pool: { enum: ['cls', 'mean', 'gap', 'none'] },
-            preprocess: { enum: ['auto', 'js'] },
+            layout: { enum: [...BACKBONE_OPTIONS.inputLayout.choices] },
+            pool: { enum: [...BACKBONE_OPTIONS.featurePool.choices] },
+            preprocess: { enum: [...BACKBONE_OPTIONS.preprocess.choices] },
             batchSize: { type: 'integer', minimum: 1, maximum: 4096 },
           },
         },

@@ -51,6 +51,23 @@ describe('queue/job', () => {
     expect(checkPayload(JSON.parse(JSON.stringify(p)), jobIdOf(c))).to.deep.equal(p);
   });
 
+  it("backbone options in a job take exactly the choices of cl run's own flags", () => {
+    for (const [key, value, ok] of [
+      ['layout', 'NHWC', true],
+      ['layout', 'NWHC', false],
+      ['pool', 'gap', true],
+      ['pool', 'max', false],
+      ['normalize', 'none', true],
+      ['preprocess', 'js', true],
+      ['preprocess', 'wasm', false],
+    ] as const) {
+      const c = config({ backboneOptions: { [key]: value } } as Partial<RunConfig>);
+      const check = () => checkPayload(JSON.parse(JSON.stringify(makePayload('nmc', c))), jobIdOf(c));
+      if (ok) expect(check, `${key}=${value}`).to.not.throw();
+      else expect(thrown(check).message, `${key}=${value}`).to.match(new RegExp(`/config/backboneOptions/${key} must be equal to one of the allowed values`));
+    }
+  });
+
   it('checkPayload refuses paths, URLs, unknown fields, a broken scenario and an id that does not match', () => {
     const c = config();
     const id = jobIdOf(c);
