@@ -9,12 +9,10 @@
  * - environment errors (full disk, read-only file system, permissions) become one UserError that
  *   names the file and the cause; they are never retried.
  */
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { pidAlive } from '../leftovers.js';
+import { ownedTempName, sweepLeftovers } from '../leftovers.js';
 
 /** errno codes that describe the machine, not a bug: reported as UserErrors naming the file. */
 const ENVIRONMENT: Record<string, string> = {
@@ -68,16 +66,12 @@ export const isEnvironmentError = (e: unknown): boolean => {
   return code !== undefined && code in ENVIRONMENT;
 };
 
-/** A short id of this host, safe in file names (temp files name the host and pid that made them). */
-export const HOST_TAG = (() => {
-  let h = 0x811c9dc5;
-  for (const c of os.hostname()) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
-  return h.toString(36);
-})();
-
-/** A fresh temp file name in `dir`: `<host>-<pid>-<random>.tmp` (orphans are recognisable by pid). */
+/**
+ * A fresh temp file name in `dir` that names its owner (`store~<host>~<pid>~<hex>.tmp`,
+ * src/leftovers.ts), so that the temp of a writer that died is recognisable and swept.
+ */
 export function tempName(dir: string): string {
-  return path.join(dir, `${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(dir, ownedTempName('store', '.tmp'));
 }
 
 /** fsync a directory, so that entries created, renamed or linked in it survive a crash. */
@@ -181,30 +175,10 @@ export async function makeDirs(dir: string): Promise<void> {
 
 /**
  * Remove temp files in `dir` left by processes that died mid-write: made on this host by a pid
- * that is gone, or older than `maxAgeMs` whoever made them. A writer that finds its temp file gone
- * (it was paused for longer than that) simply writes a new one.
+ * that is gone, or older than `maxAgeMs` whoever made them (also the `<host>-<pid>-<hex>.tmp`
+ * names of the first file-per-record store, which carry no owner src/leftovers.ts can read). A
+ * writer that finds its temp file gone (it was paused for longer than that) simply writes a new one.
  */
 export async function sweepTemps(dir: string, maxAgeMs = 24 * 3600 * 1000): Promise<number> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    if (!name.endsWith('.tmp')) continue;
-    const [host, pid] = name.split('-');
-    const file = path.join(dir, name);
-    let orphan = host === HOST_TAG && Number.isInteger(Number(pid)) && !pidAlive(Number(pid));
-    if (!orphan) {
-      const st = await fsp.stat(file).catch(() => null);
-      orphan = st !== null && Date.now() - st.mtimeMs > maxAgeMs;
-    }
-    if (orphan) {
-      await fsp.rm(file, { force: true }).catch(() => undefined);
-      removed++;
-    }
-  }
-  return removed;
+  return (await sweepLeftovers(dir, { prefix: '', suffix: '.tmp', staleMs: maxAgeMs })).length;
 }

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
+import { hostTag } from '../../src/leftovers.js';
 import { shardOf } from '../../src/store/records.js';
 import {
   appendIncrement,
@@ -196,6 +197,28 @@ describe('store', function () {
     // a manifest whose data folder is gone is not silently replaced by an empty store
     writeFileSync(file, JSON.stringify({ format: 'cl-store', version: 2, data: 'db.json.d' }));
     expect(String(await rejection(openStore(file)))).to.match(/db\.json\.d, which is missing/);
+  });
+
+  it("opening sweeps the temps of dead writers (owner in the name) and old unowned ones, and keeps a live writer's", async () => {
+    const file = path.join(dir, 'db.json');
+    const store = await openStore(file);
+    const tmp = path.join(store.dataDir, 'tmp');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid runs no more
+    const host = hostTag();
+    const names = {
+      dead: `store~${host}~${dead}~0badc0de.tmp`,
+      live: `store~${host}~${process.ppid}~0badc0de.tmp`,
+      freshUnowned: 'abc123-4242-0123456789ab.tmp', // the first file-per-record store's names
+      oldUnowned: 'abc123-4343-0123456789ab.tmp',
+    };
+    for (const n of Object.values(names)) writeFileSync(path.join(tmp, n), 'partial');
+    const old = (Date.now() - 25 * 3600 * 1000) / 1000;
+    utimesSync(path.join(tmp, names.oldUnowned), old, old);
+    await openStore(file);
+    expect(readdirSync(tmp).sort()).to.deep.equal([names.freshUnowned, names.live].sort());
+    // and a store write leaves no temp of its own behind
+    await store.insert({ ...newRecordBase('test'), id: 'after-sweep' });
+    expect(readdirSync(tmp).sort()).to.deep.equal([names.freshUnowned, names.live].sort());
   });
 
   it('effectiveStatus: running with a dead pid on this host is interrupted', async () => {
