@@ -1,6 +1,6 @@
 /**
  * Evaluation beside the class-IL headline (docs/protocols.md "Evaluation scope"), on exactly the
- * rows evaluateIncrement scores (seenTestSubset: every test sample of a seen class, dataset order):
+ * rows evaluateIncrement scores (seenTestSubset: every test sample of a seen class, task by task):
  *
  *   confusion  C[i][j] = test samples of seen class i predicted as seen class j (headline predictions)
  *   task-IL    the sample's task is given: argmax of the class scores over that task's classes only
