@@ -90,7 +90,7 @@ export function scoreTask(learner: Learner, at: ScoringContext, task: number): P
 }
 
 /** The learner's secondary decision rules (if any), scored on the same seen-class test samples. */
-export function scoreExtras(learner: Learner, at: ScoringContext, task: number): IncrementResult['extra'] {
+export function scoreExtras(learner: Pick<Learner, 'extraPredictions'>, at: ScoringContext, task: number): IncrementResult['extra'] {
   if (!learner.extraPredictions) return undefined;
   // Same rows, same order as evaluateIncrement scores them.
   const preds = learner.extraPredictions(seenTestSubset(at.test, at.taskClasses, task));

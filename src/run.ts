@@ -13,6 +13,7 @@ import type { Observable } from 'rxjs';
 import { concatMap, defer } from 'rxjs';
 import { drive, type ExperimentSetup } from './driver.js';
 import { evaluateIncrement, seenTestSubset } from './eval/accuracy.js';
+import { answerInBlocks, predictInBlocks, type Answers } from './eval/answers.js';
 import { confusionMatrix, scoreAccuracies } from './eval/scope.js';
 import { summarize } from './eval/metrics.js';
 import { RUN_OPTIONS } from './experiment-options.js';
@@ -183,14 +184,17 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
   });
   const t1 = performance.now();
   const at = { test: p.test, taskClasses: p.scenario.taskClasses };
-  let predictions: Int32Array | null = null;
-  const row = evaluateIncrement({ predict: (x) => (predictions = p.learner.predict(x)), ...at, task: exp.index });
+  // Scored block by block (a signal is handled between blocks), then counted.
+  const subset = seenTestSubset(p.test, p.scenario.taskClasses, exp.index);
+  const predictions = await predictInBlocks(p.learner, subset);
+  const row = evaluateIncrement({ predict: () => predictions, ...at, task: exp.index });
   const t2 = performance.now();
-  const extra = scoreExtras(p.learner, at, exp.index);
+  const answers = await answerInBlocks(p.learner, subset, predictions);
+  const extra = scoreExtras(answers, at, exp.index);
   const result: IncrementResult = {
     ...row,
     ...(extra ? { extra } : {}),
-    ...evaluateScope(p, exp.index, predictions),
+    ...evaluateScope(p, answers, exp.index, predictions),
     ...(Object.keys(losses).length > 0 ? { losses } : {}),
     learnMs: t1 - t0,
     evalMs: t2 - t1,
@@ -204,12 +208,12 @@ async function learnAndEvaluate(p: Prepared, exp: Experience, emit: Emit): Promi
 }
 
 /** Confusion matrix of the headline predictions; task-IL and top-5 from the class scores where the learner has them. */
-function evaluateScope(p: Prepared, task: number, predictions: Int32Array | null): Pick<IncrementResult, 'confusion' | 'taskIL' | 'top5'> {
+function evaluateScope(p: Prepared, answers: Answers, task: number, predictions: Int32Array): Pick<IncrementResult, 'confusion' | 'taskIL' | 'top5'> {
   const subset = seenTestSubset(p.test, p.scenario.taskClasses, task);
   const out: Pick<IncrementResult, 'confusion' | 'taskIL' | 'top5'> = {};
-  if (predictions) out.confusion = confusionMatrix(subset, predictions, p.scenario.taskClasses, task);
-  if (p.learner.scores) {
-    const { taskIL, topK } = scoreAccuracies(subset, p.learner.scores(subset), p.scenario.taskClasses, task, 5);
+  out.confusion = confusionMatrix(subset, predictions, p.scenario.taskClasses, task);
+  if (answers.scores) {
+    const { taskIL, topK } = scoreAccuracies(subset, answers.scores(subset), p.scenario.taskClasses, task, 5);
     out.taskIL = taskIL;
     out.top5 = topK;
   }

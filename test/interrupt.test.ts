@@ -4,6 +4,7 @@
  * (test/cli/signals.test.ts): in this process it would park every later test.
  */
 import { expect } from 'chai';
+import { answerInBlocks, predictInBlocks } from '../src/eval/answers.js';
 import { SLICE_MS, stopRequested, yieldPoint } from '../src/interrupt.js';
 import { Rng } from '../src/rng.js';
 import { initBackend, tf } from '../src/tf.js';
@@ -12,6 +13,7 @@ import { ExemplarMemory } from '../src/train/memory.js';
 import { createOptimizer } from '../src/train/optimizers.js';
 import { makeSchedule } from '../src/train/schedule.js';
 import { crossEntropy } from '../src/train/losses.js';
+import type { Features, Learner } from '../src/types.js';
 import { gaussianClusters } from './train/synthetic.js';
 
 describe('interrupt: yield points in long work', () => {
@@ -65,6 +67,47 @@ describe('interrupt: yield points in long work', () => {
     }
     expect(steps).to.equal(1200);
     expect(stepsWhenTimerRan, 'the timer ran inside the epoch, not after it').to.be.within(1, 1199);
+  });
+
+  it('evaluation of a slow learner lets a timer run between row blocks, with the answers of one whole-block call', async () => {
+    const d = gaussianClusters({ classes: 3, dim: 4, trainPerClass: 1, testPerClass: 2000, sigma: 0.5, seed: 3 });
+    const busy = (ms: number): void => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms);
+    };
+    const rowsDone: number[] = [];
+    let done = 0;
+    // ~40 µs of work per row: 6,000 rows take ~240 ms in one call.
+    const label = (x: Features, i: number): number => (x.x[i * x.dim] > x.x[i * x.dim + 1] ? 0 : 1);
+    const slow: Learner = {
+      name: 'slow',
+      learn: async () => undefined,
+      dispose: () => undefined,
+      options: () => ({}),
+      stateSummary: () => ({}),
+      predict: (x) => {
+        busy(x.count * 0.04);
+        done += x.count;
+        return Int32Array.from({ length: x.count }, (_, i) => label(x, i));
+      },
+      scores: (x) => ({ labels: [0, 1], values: Float32Array.from({ length: x.count * 2 }, (_, k) => x.x[Math.floor(k / 2) * x.dim + (k % 2)]) }),
+      extraPredictions: (x) => ({ flipped: Int32Array.from({ length: x.count }, (_, i) => 1 - label(x, i)) }),
+    };
+    const watcher = setInterval(() => rowsDone.push(done), 0);
+    let predictions: Int32Array;
+    try {
+      predictions = await predictInBlocks(slow, d.test);
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(done).to.equal(d.test.count);
+    expect(rowsDone.some((n) => n > 0 && n < d.test.count), `rows done when the timer ran: ${rowsDone.join(', ')}`).to.equal(true);
+    expect(Array.from(predictions)).to.deep.equal(Array.from(slow.predict(d.test)));
+    const answers = await answerInBlocks(slow, d.test, predictions);
+    expect(Array.from(answers.predict(d.test))).to.deep.equal(Array.from(predictions));
+    expect(Array.from(answers.scores!(d.test).values)).to.deep.equal(Array.from(slow.scores!(d.test).values));
+    expect(Array.from(answers.extraPredictions!(d.test).flipped)).to.deep.equal(Array.from(slow.extraPredictions!(d.test).flipped));
+    expect(() => answers.predict({ ...d.test, x: d.test.x.slice() })).to.throw(/another block of rows/);
   });
 
   it('herding for the exemplar memory lets the event loop run between classes', async () => {
