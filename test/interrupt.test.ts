@@ -6,6 +6,8 @@
 import { expect } from 'chai';
 import { answerInBlocks, predictInBlocks } from '../src/eval/answers.js';
 import { SLICE_MS, stopRequested, yieldPoint } from '../src/interrupt.js';
+import { createLearner } from '../src/learners/index.js';
+import type { RanpacLearner } from '../src/learners/ranpac.js';
 import { Rng } from '../src/rng.js';
 import { initBackend, tf } from '../src/tf.js';
 import { fit, hostRows } from '../src/train/loop.js';
@@ -108,6 +110,27 @@ describe('interrupt: yield points in long work', () => {
     expect(Array.from(answers.scores!(d.test).values)).to.deep.equal(Array.from(slow.scores!(d.test).values));
     expect(Array.from(answers.extraPredictions!(d.test).flipped)).to.deep.equal(Array.from(slow.extraPredictions!(d.test).flipped));
     expect(() => answers.predict({ ...d.test, x: d.test.x.slice() })).to.throw(/another block of rows/);
+  });
+
+  it("ranpac's learn (Gram blocks and the 17 ridge solves of its λ search) lets the event loop run, with learnBatch's result", async () => {
+    const d = gaussianClusters({ classes: 4, dim: 64, trainPerClass: 400, testPerClass: 20, sigma: 0.5, seed: 8, nonNegative: true });
+    const exp = { index: 0, classes: [0, 1, 2, 3], train: d.train };
+    const stepwise = createLearner('ranpac', { projection: 600 }, { seed: 1, dim: 64, numClasses: 4 }) as RanpacLearner;
+    const inOneGo = createLearner('ranpac', { projection: 600 }, { seed: 1, dim: 64, numClasses: 4 }) as RanpacLearner;
+    let learning = true;
+    let turnsWhileLearning = 0;
+    const watcher = setInterval(() => void (learning && turnsWhileLearning++), 0);
+    try {
+      await stepwise.learn(exp);
+      learning = false;
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(turnsWhileLearning, 'timer turns while learn() ran').to.be.greaterThan(0);
+    inOneGo.learnBatch(d.train);
+    expect(stepwise.ridge()).to.equal(inOneGo.ridge());
+    expect(Array.from(stepwise.predict(d.test))).to.deep.equal(Array.from(inOneGo.predict(d.test)));
+    expect(Buffer.from(stepwise.gramMatrix().buffer).equals(Buffer.from(inOneGo.gramMatrix().buffer))).to.equal(true);
   });
 
   it('herding for the exemplar memory lets the event loop run between classes', async () => {

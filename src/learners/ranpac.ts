@@ -14,6 +14,7 @@
  * Skipped: the paper's first-session fine-tuning of the backbone (PETL); features are frozen here.
  */
 import { UserError } from '../errors.js';
+import { yieldPoint } from '../interrupt.js';
 import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packedSize, packUpper, unpackSymmetric } from '../linalg/dense.js';
@@ -58,6 +59,14 @@ export const RANPAC_OPTIONS = defineOptions({
  * `ridge` the ridge λ or 'auto' (chosen per increment on held-out data).
  */
 export type RanpacConfig = OptionValues<typeof RANPAC_OPTIONS>;
+
+/** Run a stepwise computation to its end, synchronously. */
+function drain<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
 
 /** The paper's λ grid, 10⁻⁸ … 10⁸ (written out: no pow() rounding). */
 export const RIDGE_GRID: readonly number[] = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
@@ -163,6 +172,14 @@ export class RanpacLearner implements Learner {
    * row; with ridge auto, λ is chosen again on this block when it has at least RIDGE_MIN_ROWS rows.
    */
   learnBatch(features: Features): void {
+    drain(this.steps(features));
+  }
+
+  /**
+   * learnBatch's work, pausing after every row block and every λ of the search (each well under a
+   * second) so that learn() can let the event loop run (src/interrupt.ts) between them.
+   */
+  private *steps(features: Features): Generator<void, void> {
     checkFeatures('ranpac', features, this.dim, 'training');
     const n = features.count;
     if (n === 0) return;
@@ -209,10 +226,11 @@ export class RanpacLearner implements Learner {
           for (let d = 0; d < M; d++) ct[d] += row[d];
         }
       }
+      yield;
     }
     for (let t = 0; t < this.gram.length; t++) this.gram[t] += gTrain[t] + gVal[t];
     if (select) {
-      this.lastChoice = chooseRidge(gTrain, cTrain, valRows, M);
+      this.lastChoice = yield* ridgeSearch(gTrain, cTrain, valRows, M);
       this.lambda = this.lastChoice.lambda;
     }
     this.increments++;
@@ -221,7 +239,7 @@ export class RanpacLearner implements Learner {
 
   async learn(exp: Experience): Promise<void> {
     for (const c of presentClasses(exp)) this.slot(c);
-    this.learnBatch(exp.train);
+    for (const _ of this.steps(exp.train)) await yieldPoint();
   }
 
   labels(): number[] {
@@ -396,6 +414,11 @@ export function ridgeSolve(g: Float64Array, c: Float64Array, m: number, k: numbe
  * the first λ with the least error wins.
  */
 export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: Float64Array; k: number }[], m: number): RidgeChoice {
+  return drain(ridgeSearch(gFit, cFit, val, m));
+}
+
+/** chooseRidge, pausing after every λ. */
+function* ridgeSearch(gFit: Float64Array, cFit: Float64Array[], val: { h: Float64Array; k: number }[], m: number): Generator<void, RidgeChoice> {
   const K = cFit.length;
   const c = new Float64Array(m * K);
   cFit.forEach((col, k) => {
@@ -411,6 +434,7 @@ export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: 
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       losses.push(null); // numerically singular at this λ: not a candidate
+      yield;
       continue;
     }
     const pred = matmul(hv, w, val.length, m, K);
@@ -422,6 +446,7 @@ export function chooseRidge(gFit: Float64Array, cFit: Float64Array[], val: { h: 
       }
     });
     losses.push(se / (val.length * K));
+    yield;
   }
   let best = -1;
   for (let i = 0; i < losses.length; i++) {
