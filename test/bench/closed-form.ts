@@ -27,7 +27,7 @@ import { featureCacheDir } from '../../src/paths.js';
 import { ICARL_1993 } from '../../src/scenario/orders.js';
 import { taskClasses } from '../../src/scenario/split.js';
 import { selectClasses } from '../../src/scenario/stream.js';
-import type { Features, Learner } from '../../src/types.js';
+import type { Experience, Features, Learner } from '../../src/types.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const arg = (name: string): string | undefined => {
@@ -175,9 +175,9 @@ for (const name of methods) {
     side = await runCl(
       () => {
         const l = new RanpacLearner(config, dim, seed);
-        const learnBatch = l.learnBatch.bind(l);
-        l.learnBatch = (f: Features) => {
-          learnBatch(f);
+        const learn = l.learn.bind(l);
+        l.learn = async (exp: Experience) => {
+          await learn(exp);
           lambdas.push(l.ridge());
         };
         return l;
