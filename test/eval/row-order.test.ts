@@ -13,7 +13,7 @@ import { Rng } from '../../src/rng.js';
 import { selectClasses } from '../../src/scenario/stream.js';
 import { initBackend } from '../../src/tf.js';
 import type { Features } from '../../src/types.js';
-import { experiences, gaussianClusters } from '../train/synthetic.js';
+import { experiences, gaussianClusters, rowsAt } from '../train/synthetic.js';
 
 const CLASSES = 12;
 const DIM = 200;
@@ -21,14 +21,7 @@ const raw = gaussianClusters({ classes: CLASSES, dim: DIM, trainPerClass: 50, te
 
 /** The test split with its rows shuffled: dataset order interleaves the classes. */
 function shuffled(f: Features, seed: number): Features {
-  const perm = new Rng(seed).permutation(f.count);
-  const x = new Float32Array(f.count * f.dim);
-  const y = new Int32Array(f.count);
-  perm.forEach((src, i) => {
-    x.set(f.x.subarray(src * f.dim, (src + 1) * f.dim), i * f.dim);
-    y[i] = f.y[src];
-  });
-  return { x, y, count: f.count, dim: f.dim };
+  return rowsAt(f, new Rng(seed).permutation(f.count));
 }
 
 const test = shuffled(raw.test, 5);

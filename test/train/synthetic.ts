@@ -47,18 +47,24 @@ export function gaussianClusters(spec: ClusterSpec): ClusterData {
   return { train: sample(rng, means, spec, spec.trainPerClass), test: sample(rng, means, spec, spec.testPerClass), means };
 }
 
+/** Rows `idx` of `f`, in that order (a copy). */
+export function rowsAt(f: Features, idx: ArrayLike<number>): Features {
+  const x = new Float32Array(idx.length * f.dim);
+  const y = new Int32Array(idx.length);
+  for (let k = 0; k < idx.length; k++) {
+    const r = idx[k];
+    x.set(f.x.subarray(r * f.dim, (r + 1) * f.dim), k * f.dim);
+    y[k] = f.y[r];
+  }
+  return { x, y, count: idx.length, dim: f.dim };
+}
+
 /** Rows of `f` whose label is in `classes`. */
 export function subset(f: Features, classes: readonly number[]): Features {
   const keep = new Set(classes);
   const idx: number[] = [];
   for (let i = 0; i < f.count; i++) if (keep.has(f.y[i])) idx.push(i);
-  const x = new Float32Array(idx.length * f.dim);
-  const y = new Int32Array(idx.length);
-  idx.forEach((r, k) => {
-    x.set(f.x.subarray(r * f.dim, (r + 1) * f.dim), k * f.dim);
-    y[k] = f.y[r];
-  });
-  return { x, y, count: idx.length, dim: f.dim };
+  return rowsAt(f, idx);
 }
 
 /** B0-Inc{inc} experiences over classes 0..C-1 in natural order. */
