@@ -65,11 +65,15 @@ export interface Learner {
   scores?(x: Features): ClassScores;
 }
 
-/** Class scores of a block of rows: `values` is row-major, rows × labels.length. */
+/**
+ * Class scores of a block of rows: `values` is row-major, rows × labels.length; float64 where the
+ * learner decides in float64 (the closed-form learners), so that rounding to float32 cannot tie
+ * two classes that predict() tells apart.
+ */
 export interface ClassScores {
   /** The classes (original label ids) of the columns. */
   labels: ArrayLike<number>;
-  values: Float32Array;
+  values: Float32Array | Float64Array;
 }
 
 /**

@@ -56,7 +56,8 @@ export async function answerInBlocks(learner: Learner, rows: Features, predictio
     await forRowBlocks(rows, (block, start) => {
       if (learner.scores) {
         const s = learner.scores(block);
-        got.scores ??= { labels: s.labels, values: new Float32Array(rows.count * s.labels.length) };
+        const size = rows.count * s.labels.length;
+        got.scores ??= { labels: s.labels, values: s.values instanceof Float64Array ? new Float64Array(size) : new Float32Array(size) };
         got.scores.values.set(s.values, start * s.labels.length);
       }
       if (learner.extraPredictions) {

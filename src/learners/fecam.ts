@@ -19,7 +19,7 @@ import { UserError } from '../errors.js';
 import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, gram, lowerInverse, NotPositiveDefiniteError, packedSize, transpose, unpackSymmetric } from '../linalg/dense.js';
-import type { Experience, Features, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
@@ -479,6 +479,13 @@ export class FecamLearner implements Learner {
         for (let i = 0; i < n; i++) set(k, start + i, acc[i]);
       });
     }
+  }
+
+  /** Minus the Mahalanobis distances as class scores (float64; argmax = predict()). */
+  scores(x: Features): ClassScores {
+    const values = this.distances(x);
+    for (let i = 0; i < values.length; i++) values[i] = -values[i];
+    return { labels: Int32Array.from(this.labels()), values };
   }
 
   predict(x: Features): Int32Array {

@@ -19,7 +19,7 @@ import { defineOptions, resolveOptions, type OptionValues } from '../options.js'
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packedSize, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import { Rng } from '../rng.js';
-import type { Experience, Features, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
@@ -300,6 +300,12 @@ export class RanpacLearner implements Learner {
       out.set(matmul(this.embed(x, start, n), w, n, this.width, K), start * K);
     }
     return out;
+  }
+
+  /** The ridge outputs hᵀW as class scores (float64; argmax = predict()). */
+  scores(x: Features): ClassScores {
+    const values = this.rawScores(x);
+    return { labels: this.build().labels, values };
   }
 
   predict(x: Features): Int32Array {

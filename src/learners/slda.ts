@@ -22,7 +22,7 @@ import { UserError } from '../errors.js';
 import { defineOptions, resolveOptions, type OptionValues } from '../options.js';
 import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packUpper, unpackSymmetric } from '../linalg/dense.js';
-import type { Experience, Features, Learner } from '../types.js';
+import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
   argmaxRows,
   checkFeatures,
@@ -273,6 +273,12 @@ export class SldaLearner implements Learner {
       out.set(s, start * K);
     }
     return out;
+  }
+
+  /** The LDA discriminants as class scores (float64; argmax = predict()). */
+  scores(x: Features): ClassScores {
+    const values = this.rawScores(x);
+    return { labels: this.build().labels, values };
   }
 
   predict(x: Features): Int32Array {

@@ -36,6 +36,9 @@ const CASES: [string, Record<string, unknown>][] = [
   ['replay', { epochs: 2, memory: 45, batchSize: 32 }],
   ['napa-vq', { epochsBase: 3, epochs: 2, hidden: 16, embedDim: 8, batchSize: 32, k: 4 }],
   ['napa-vq', { epochsBase: 3, epochs: 2, hidden: 16, embedDim: 8, batchSize: 32, k: 4, testRule: 'euclidean' }],
+  ['slda', {}],
+  ['ranpac', { projection: 64 }],
+  ['fecam', {}],
 ];
 
 describe('learners: class scores agree with predict()', function () {
@@ -68,6 +71,15 @@ describe('learners: class scores agree with predict()', function () {
       }
     });
   }
+
+  it('the closed-form learners give float64 scores (float32 could tie classes predict() tells apart)', async () => {
+    for (const [method, options] of [['slda', {}], ['ranpac', { projection: 64 }], ['fecam', {}]] as const) {
+      const learner = createLearner(method, options, { seed: 1, dim: DIM, numClasses: CLASSES });
+      await learner.learn(stream[0]);
+      expect(learner.scores!(seenTestSubset(data.test, taskClasses, 0)).values, method).to.be.instanceOf(Float64Array);
+      learner.dispose();
+    }
+  });
 
   it('finetune (no predict hook) scores by its logits', async () => {
     const learner = createLearner('finetune', { epochs: 1, batchSize: 32 }, { seed: 1, dim: DIM, numClasses: CLASSES });
