@@ -5,7 +5,7 @@
  * "what is kept" lines of the learner state summary.
  */
 import { UserError } from '../errors.js';
-import type { Experience, Features } from '../types.js';
+import type { ClassScores, Experience, Features } from '../types.js';
 
 /** Rows per block when a learner converts float32 features to float64 (bounds peak memory). */
 export const ROW_BLOCK = 4096;
@@ -68,16 +68,16 @@ export function rows64(f: Features, start: number, n: number): Float64Array {
 
 /**
  * Index of the largest score per row of an n×k block (the first one on ties: the class that
- * arrived first). `sign` −1 turns it into argmin (distances).
+ * arrived first).
  */
-export function argmaxRows(scores: Float64Array, n: number, k: number, sign: 1 | -1 = 1): Int32Array {
+export function argmaxRows(scores: Float64Array, n: number, k: number): Int32Array {
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const r = i * k;
     let best = 0;
-    let bv = sign * scores[r];
+    let bv = scores[r];
     for (let j = 1; j < k; j++) {
-      const v = sign * scores[r + j];
+      const v = scores[r + j];
       if (v > bv) {
         bv = v;
         best = j;
@@ -86,6 +86,12 @@ export function argmaxRows(scores: Float64Array, n: number, k: number, sign: 1 |
     out[i] = best;
   }
   return out;
+}
+
+/** predict() of a learner whose float64 class scores decide: each row's label of its first highest score. */
+export function predictedLabels(scores: ClassScores, n: number): Int32Array {
+  const { labels, values } = scores;
+  return argmaxRows(values as Float64Array, n, labels.length).map((i) => labels[i]);
 }
 
 /** Labels of a training block grouped by class, classes in order of first appearance. */

@@ -21,7 +21,7 @@ import { matmul } from '../linalg/gemm.js';
 import { cholesky, gram, lowerInverse, NotPositiveDefiniteError, packedSize, transpose, unpackSymmetric } from '../linalg/dense.js';
 import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
-  argmaxRows,
+  predictedLabels,
   checkFeatures,
   classSummary,
   groupByClass,
@@ -489,10 +489,7 @@ export class FecamLearner implements Learner {
   }
 
   predict(x: Features): Int32Array {
-    const d = this.distances(x);
-    const labels = this.labels();
-    const idx = argmaxRows(d, x.count, labels.length, -1);
-    return idx.map((i) => labels[i]);
+    return predictedLabels(this.scores(x), x.count);
   }
 
   options(): Record<string, unknown> {

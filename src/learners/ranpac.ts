@@ -21,7 +21,7 @@ import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packedSize, pa
 import { Rng } from '../rng.js';
 import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
-  argmaxRows,
+  predictedLabels,
   checkFeatures,
   classSummary,
   kept,
@@ -309,9 +309,7 @@ export class RanpacLearner implements Learner {
   }
 
   predict(x: Features): Int32Array {
-    const s = this.rawScores(x);
-    const labels = this.build().labels;
-    return argmaxRows(s, x.count, labels.length).map((i) => labels[i]);
+    return predictedLabels(this.scores(x), x.count);
   }
 
   options(): Record<string, unknown> {

@@ -24,7 +24,7 @@ import { matmul } from '../linalg/gemm.js';
 import { cholesky, choleskySolve, gram, NotPositiveDefiniteError, packUpper, unpackSymmetric } from '../linalg/dense.js';
 import type { ClassScores, Experience, Features, Learner } from '../types.js';
 import {
-  argmaxRows,
+  predictedLabels,
   checkFeatures,
   classSummary,
   groupByClass,
@@ -282,10 +282,7 @@ export class SldaLearner implements Learner {
   }
 
   predict(x: Features): Int32Array {
-    const s = this.rawScores(x);
-    const labels = this.build().labels;
-    const idx = argmaxRows(s, x.count, labels.length);
-    return idx.map((i) => labels[i]);
+    return predictedLabels(this.scores(x), x.count);
   }
 
   options(): Record<string, unknown> {
