@@ -3,6 +3,7 @@
  * every method option: the training seed and the class order of `cl run` and `cl compat`, the
  * split override of `cl run`, the number of model versions of `cl compat`.
  */
+import { BACKEND_CHOICES } from './backends.js';
 import { defineOptions } from './options.js';
 
 /** Largest trainSeed: seeds become the 32-bit state of the RNG (src/rng.ts); a larger one would wrap. */
@@ -77,5 +78,5 @@ export const IMAGE_FOLDER_OPTIONS = defineOptions({
 });
 
 export const BACKEND_OPTIONS = defineOptions({
-  backend: { type: 'choice', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], default: 'auto', help: 'tfjs backend (env CL_BACKEND)' },
+  backend: { type: 'choice', choices: BACKEND_CHOICES, default: 'auto', help: 'tfjs backend (env CL_BACKEND; docs/architecture.md "Backends")' },
 });

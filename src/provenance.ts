@@ -63,7 +63,7 @@ export function gitCommit(root = packageRoot()): { commit?: string; dirty?: bool
 
 /** Threads tfjs-backend-wasm runs with (null for another backend). */
 async function wasmThreads(backend: string): Promise<number | null> {
-  if (backend !== 'wasm') return null;
+  if (backend !== 'wasm' && backend !== 'wasm-mlas') return null;
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     return wasm.getThreadsCount();
@@ -87,7 +87,8 @@ export async function provenanceNow(backend: string, backendPackage: string): Pr
       cores: cpus.length,
       availableParallelism: os.availableParallelism(),
       tfjsThreads: await wasmThreads(backend),
-      // ONNX backbones run with one intra-op thread per available core (src/backbones/onnx.ts).
+      // ONNX backbones, and the onnxruntime kernels (NMC scores, retrieval, wasm-mlas's products),
+      // run with one intra-op thread per available core (src/backbones/onnx.ts, src/eval/onnx-kernels.ts).
       onnxThreads: os.availableParallelism(),
     },
     host: os.hostname(),

@@ -9,8 +9,9 @@ import { UserError } from './errors.js';
 
 export { tf };
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKENDS: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+import { AUTO_BACKENDS, BACKENDS, type BackendName } from './backends.js';
+
+export { BACKENDS, type BackendName };
 
 export interface BackendInfo {
   name: BackendName;
@@ -44,6 +45,17 @@ async function tryWasm(): Promise<boolean> {
   }
 }
 
+async function tryMlas(): Promise<boolean> {
+  if (!(await tryWasm())) return false;
+  try {
+    const { registerMlasBackend } = await import('./tf-mlas.js');
+    registerMlasBackend();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Initialise tfjs once per process. `preferred` = 'auto' (default) or a backend name.
  * Returns what runs; throws a UserError when a requested backend is unavailable.
@@ -53,11 +65,12 @@ export async function initBackend(preferred: string = process.env.CL_BACKEND ?? 
   if (preferred !== 'auto' && !BACKENDS.includes(preferred as BackendName)) {
     throw new UserError(`unknown tfjs backend "${preferred}"`, `use one of: auto, ${BACKENDS.join(', ')}`);
   }
-  const order: BackendName[] = preferred === 'auto' ? BACKENDS : [preferred as BackendName];
+  const order: readonly BackendName[] = preferred === 'auto' ? AUTO_BACKENDS : [preferred as BackendName];
   for (const name of order) {
     let provider: string | null = null;
     if (name === 'tensorflow') provider = await tryTensorflow();
     else if (name === 'wasm') provider = (await tryWasm()) ? '@tensorflow/tfjs-backend-wasm' : null;
+    else if (name === 'wasm-mlas') provider = (await tryMlas()) ? '@tensorflow/tfjs-backend-wasm' : null;
     else provider = '@tensorflow/tfjs';
     if (provider && (await tf.setBackend(name))) {
       await tf.ready();

@@ -9,6 +9,7 @@ import { lastValueFrom, tap, type Observable } from 'rxjs';
 import { ONNX_DEVICES, type BackboneOptions, type OnnxDevice } from '../backbones/backbone.js';
 import { formatDuration } from '../backbones/wrap.js';
 import { progressReporter } from '../data/progress.js';
+import { BACKEND_CHOICES } from '../backends.js';
 import { UserError } from '../errors.js';
 import type { FeatureEvent } from '../features.js';
 import { BACKBONE_OPTIONS } from '../experiment-options.js';
@@ -54,7 +55,7 @@ export function addExperimentOptions(cmd: Command): Command {
         .default('crop'),
     )
     .option('--skip-bad-images', 'image folders: leave unreadable images out (listed in the record) instead of stopping');
-  cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'));
+  cmd.addOption(new Option('--backend <name>', 'tfjs backend (env CL_BACKEND): auto = tensorflow if installed, else wasm; wasm-mlas = faster training on every core, its own numbers (docs/performance.md)').choices(BACKEND_CHOICES).default('auto'));
   return addOutputOptions(cmd);
 }
 

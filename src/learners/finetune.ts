@@ -14,5 +14,5 @@ export const finetuneMethod = defineHeadMethod({
   docs: 'docs/methods/baselines.md',
   options: UNCLIPPED_HEAD_OPTIONS,
   // Cross-entropy over every seen class, on the new samples only.
-  hooks: () => ({ objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D) }),
+  hooks: () => ({ objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D), linearLoss: () => ({ ce: 1 }) }),
 });

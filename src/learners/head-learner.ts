@@ -26,10 +26,12 @@ import { HEAD_OPTIONS, TRAIN_OPTIONS, headSettings, trainSettings, type HeadSett
 import { defineMethod, type MethodContext, type MethodDef } from './method.js';
 import type { OptionValues } from '../options.js';
 import { ExemplarMemory, type MemoryConfig } from '../train/memory.js';
-import { createOptimizer } from '../train/optimizers.js';
+import { checkOptimizerConfig, createOptimizer, type OptimizerConfig } from '../train/optimizers.js';
 import { makeSchedule } from '../train/schedule.js';
-import { fit, hostRows, type FitInput, type HostRows } from '../train/loop.js';
+import { fit, hostRows, type FitInput, type FitResult, type HostRows } from '../train/loop.js';
 import { l2NormalizeRows } from '../train/herding.js';
+import { fitLinearHead, type LinearLoss } from '../train/linear-step.js';
+import { MLAS_BACKEND } from '../backends.js';
 
 /** What happened in one task, for stateSummary(). */
 export interface TaskRecord {
@@ -74,6 +76,13 @@ export interface HeadHooks {
   targets?(t: HeadTask, train: Features): Record<string, HostRows>;
   /** The mini-batch loss. */
   objective(b: Batch, t: HeadTask): tf.Scalar;
+  /**
+   * The same loss as `objective`, declared as cross-entropy + distillation weights, when it is one
+   * (the distillation targets are the batch input `q`). On the wasm-mlas backend a linear head
+   * with such a loss trains in train/linear-step.ts (gradients by hand, products on MLAS); without
+   * this hook, or on other backends, through `objective` and tfjs autograd.
+   */
+  linearLoss?(t: HeadTask): LinearLoss;
   /** After the last epoch, before evaluation and before the exemplars of the new classes are chosen. */
   afterTask?(t: HeadTask): void;
   /** The headline prediction (default: argmax of the head's logits). */
@@ -114,6 +123,15 @@ export function headConfig(
   memory: MemoryConfig | null,
 ): HeadLearnerConfig {
   return { name, seed: ctx.seed, dim: ctx.dim, train: trainSettings(o), head: headSettings(o), memory, options: { ...o } };
+}
+
+/** One task's training, as trainWithTfjs and trainOnHost take it. */
+interface TrainRun {
+  task: HeadTask;
+  inputs: Record<string, FitInput>;
+  optimizer: OptimizerConfig;
+  rng: Rng;
+  ctx?: LearnContext;
 }
 
 /** What a method on the head learner declares: a MethodDef whose learner is built from hooks. */
@@ -242,29 +260,11 @@ export class HeadLearner implements Learner {
     else head.grow(m, initRng);
 
     const first = n === 0 || this.cfg.rebuild === true;
-    const optimizer = createOptimizer(head.variables(), {
-      kind: t.optimizer,
-      lr: t.lr,
-      momentum: t.momentum,
-      weightDecay: first ? t.weightDecayFirst : t.weightDecay,
-    });
-    try {
-      const result = await fit({
-        data: inputs,
-        loss: (b) => this.hooks.objective(b, task),
-        groups: [{ optimizer, schedule: makeSchedule(t.schedule, t.lr, t.epochs) }],
-        epochs: t.epochs,
-        batchSize: t.batchSize,
-        rng: shuffleRng,
-        task: exp.index,
-        ctx,
-        phase: this.name,
-        afterStep: this.clipOn ? () => head.clip() : undefined,
-      });
-      record.finalLoss = result.epochLosses.at(-1) ?? null;
-    } finally {
-      optimizer.dispose();
-    }
+    const optimizer: OptimizerConfig = { kind: t.optimizer, lr: t.lr, momentum: t.momentum, weightDecay: first ? t.weightDecayFirst : t.weightDecay };
+    const run: TrainRun = { task, inputs, optimizer, rng: shuffleRng, ctx };
+    const hostStep = this.hooks.linearLoss && head.config.kind === 'linear' && tf.getBackend() === MLAS_BACKEND;
+    const result = await (hostStep ? this.trainOnHost(run) : this.trainWithTfjs(run));
+    record.finalLoss = result.epochLosses.at(-1) ?? null;
 
     if (n > 0 && !this.cfg.rebuild) {
       const before = head.rowNorms();
@@ -276,6 +276,61 @@ export class HeadLearner implements Learner {
 
     // Exemplars for the new classes (herding on normalised features; old classes: prefix cut).
     await this.memory?.update(exp.classes, data, memoryRng);
+  }
+
+  /** The epochs of one task through the method's objective and tfjs autograd (train/loop.ts). */
+  private async trainWithTfjs(r: TrainRun): Promise<FitResult> {
+    const t = this.cfg.train;
+    const head = r.task.head;
+    const optimizer = createOptimizer(head.variables(), r.optimizer);
+    try {
+      return await fit({
+        data: r.inputs,
+        loss: (b) => this.hooks.objective(b, r.task),
+        groups: [{ optimizer, schedule: makeSchedule(t.schedule, t.lr, t.epochs) }],
+        epochs: t.epochs,
+        batchSize: t.batchSize,
+        rng: r.rng,
+        task: r.task.exp.index,
+        ctx: r.ctx,
+        phase: this.name,
+        afterStep: this.clipOn ? () => head.clip() : undefined,
+      });
+    } finally {
+      optimizer.dispose();
+    }
+  }
+
+  /**
+   * The same epochs with the gradient of the method's linearLoss written out (train/linear-step.ts):
+   * the wasm-mlas backend's engine for a linear head. Same batches, equations and events.
+   */
+  private async trainOnHost(r: TrainRun): Promise<FitResult> {
+    const t = this.cfg.train;
+    const head = r.task.head;
+    const q = r.inputs.q as HostRows | undefined;
+    const { w, b } = head.columns();
+    const result = await fitLinearHead({
+      x: (r.inputs.x as HostRows).values as Float32Array,
+      dim: this.cfg.dim,
+      y: (r.inputs.y as HostRows).values as Int32Array,
+      q: q ? { values: q.values as Float32Array, width: q.width } : null,
+      w,
+      numClasses: head.numClasses,
+      b,
+      loss: this.hooks.linearLoss!(r.task),
+      optimizer: checkOptimizerConfig(r.optimizer),
+      schedule: makeSchedule(t.schedule, t.lr, t.epochs),
+      epochs: t.epochs,
+      batchSize: t.batchSize,
+      rng: r.rng,
+      clip: this.clipOn === true,
+      task: r.task.exp.index,
+      ctx: r.ctx,
+      phase: this.name,
+    });
+    head.setColumns(w, b);
+    return result;
   }
 
   private prepare(exp: Experience): Features {

@@ -158,6 +158,22 @@ export class ClassifierHead {
     }
   }
 
+  /** Copies of the last layer as stored: W [in, K] row-major (column k = class k) and the bias (null without one). */
+  columns(): { w: Float32Array; b: Float32Array | null } {
+    if (!this.w) throw new Error('the head has no classes yet');
+    return { w: Float32Array.from(this.w.dataSync()), b: this.b ? Float32Array.from(this.b.dataSync()) : null };
+  }
+
+  /** Writes the last layer back in the layout of columns() (the host training step, train/linear-step.ts). */
+  setColumns(w: Float32Array, b: Float32Array | null): void {
+    const v = this.w;
+    if (!v) throw new Error('the head has no classes yet');
+    if (w.length !== v.size) throw new Error(`setColumns: ${w.length} values for ${v.shape.join(' × ')}`);
+    tf.tidy(() => v.assign(tf.tensor2d(w, v.shape)));
+    const bv = this.b;
+    if (bv && b) tf.tidy(() => bv.assign(tf.tensor1d(b)));
+  }
+
   /** Copies of the parameters (for summaries and tests). */
   snapshot(): { w: Float32Array; b: Float32Array | null; shape: [number, number] } {
     if (!this.w) return { w: new Float32Array(0), b: null, shape: [0, this.inputDim] };

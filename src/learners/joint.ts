@@ -25,6 +25,7 @@ export const jointMethod = defineHeadMethod({
         return concatFeatures(seen, t.data.dim);
       },
       objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D),
+      linearLoss: () => ({ ce: 1 }),
       summary: () => ({ storedFeatures: seen.reduce((a, f) => a + f.count, 0) }),
     };
   },

@@ -19,5 +19,9 @@ export const replayMethod = defineHeadMethod({
   options: REPLAY_OPTIONS,
   memory: memorySettings,
   // Cross-entropy over every seen class, on the new samples and the exemplars.
-  hooks: () => ({ trainingSet: withExemplars, objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D) }),
+  hooks: () => ({
+    trainingSet: withExemplars,
+    objective: (b, t) => crossEntropy(t.head.logits(b.x as tf.Tensor2D), b.y as tf.Tensor1D),
+    linearLoss: () => ({ ce: 1 }),
+  }),
 });

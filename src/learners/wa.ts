@@ -84,6 +84,8 @@ export const waMethod = defineHeadMethod({
         const kdl = distillation(logits, b.q as tf.Tensor2D, T);
         return tf.add(tf.mul(ce, 1 - lambda), tf.mul(kdl, lambda)) as tf.Scalar;
       },
+      // The same loss as weights, for the host step of the wasm-mlas backend (train/linear-step.ts).
+      linearLoss: (t) => (o.kd && t.n > 0 ? { ce: 1 - lambdaOf(t), kd: { weight: lambdaOf(t), temperature: T } } : { ce: 1 }),
       // Weight aligning after the last epoch, before evaluation (docs/methods/wa.md "Algorithm" step 5, "Pitfalls").
       afterTask(t) {
         if (!o.align || t.n === 0) return;

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
+import { BACKEND_CHOICES, type BackendName as Backend } from '../backends.js';
 import { BACKBONE_OPTIONS, RUN_OPTIONS } from '../experiment-options.js';
 import { optionsSchema } from '../options.js';
 import { scenarioSchemaErrors, type ScenarioFile } from '../scenario/schema.js';
@@ -22,7 +23,7 @@ export const JOB_VERSION = 1;
 /** A resolved method option value (src/options.ts: integers options may be lists). */
 export type OptionValue = string | number | boolean | number[];
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'auto' | Backend;
 
 /** One run, fully specified: what `cl run` would do, minus where the worker keeps its data. */
 export interface RunConfig {
@@ -101,7 +102,7 @@ export const jobPayloadSchema = {
             batchSize: { type: 'integer', minimum: 1, maximum: 4096 },
           },
         },
-        backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+        backend: { enum: [...BACKEND_CHOICES] },
       },
     },
   },

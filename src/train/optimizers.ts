@@ -124,10 +124,17 @@ export class Adam implements Optimizer {
   }
 }
 
-export function createOptimizer(variables: readonly tf.Variable[], cfg: OptimizerConfig): Optimizer {
+/** Rejects a configuration no optimiser runs with (a non-positive learning rate, an unknown kind); returns it. */
+export function checkOptimizerConfig(cfg: OptimizerConfig): OptimizerConfig {
   if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) {
     throw new UserError(`learning rate must be a positive number, got ${cfg.lr}`, 'pass e.g. --lr 0.1');
   }
+  if (!OPTIMIZER_KINDS.includes(cfg.kind)) throw new UserError(`unknown optimiser "${String(cfg.kind)}"`, `use --optimizer ${OPTIMIZER_KINDS.join(' | ')}`);
+  return cfg;
+}
+
+export function createOptimizer(variables: readonly tf.Variable[], cfg: OptimizerConfig): Optimizer {
+  checkOptimizerConfig(cfg);
   switch (cfg.kind) {
     case 'sgd':
       return new Sgd(variables, cfg.lr, cfg.momentum ?? 0.9, cfg.weightDecay ?? 0);

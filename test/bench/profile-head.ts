@@ -10,7 +10,7 @@ import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { selectClasses } from '../../src/scenario/stream.js';
 import { initBackend, tf } from '../../src/tf.js';
 import { benchData } from './data.js';
-await initBackend('wasm');
+await initBackend(process.env.CL_BACKEND ?? 'wasm');
 const d = await benchData();
 const method = process.argv[2] ?? 'wa';
 const def = getMethod(method);
