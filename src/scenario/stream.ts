@@ -23,7 +23,10 @@ export function selectClasses(features: Features, classes: readonly number[], in
   const rows = rowsOfClasses(y, features.count, classes);
   const n = rows.length;
   if (into && (into.x.length < n * dim || into.y.length < n)) throw new RangeError('selectClasses: the output arrays are too short');
-  const outX = into ? into.x.subarray(0, n * dim) : new Float32Array(n * dim);
+  // Every value is written below, so the block need not be zeroed first: memory the allocator hands
+  // back without zeroing saves the page faults of a fresh 25 MB block per CIFAR-100 task (~40 ms
+  // over the 10 tasks of B0-Inc10, test/bench/nmc.ts).
+  const outX = into ? into.x.subarray(0, n * dim) : new Float32Array(Buffer.allocUnsafeSlow(n * dim * 4).buffer, 0, n * dim);
   const outY = into ? into.y.subarray(0, n) : new Int32Array(n);
   // Runs of consecutive rows are copied with one set() each.
   for (let r = 0; r < n; ) {
