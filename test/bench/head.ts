@@ -1,6 +1,6 @@
 /**
  * Benchmark: learning time of the `wa` and `replay` learners over the 10 tasks of B0-Inc10, cl
- * (tfjs backend as `cl run` picks it) vs the same algorithm in single-threaded PyTorch
+ * (tfjs backend as `cl run` picks it, or --backend: wasm-mlas is the fast engine, docs/performance.md) vs the same algorithm in single-threaded PyTorch
  * (test/bench/ref/head.py) on the same features, interleaved (the order alternates). cl's time is
  * what `cl run` records as learnMs: HeadLearner.learn (training block, teacher targets, epochs,
  * weight aligning, herding). Printed per task, so the growth with the task index shows: cl grows no
@@ -8,7 +8,7 @@
  * default 40 epochs. A_t of both is printed as a check that they learn the same thing (the
  * numbers differ: other kernels, other random streams).
  *
- *   npx tsx test/bench/head.ts [--epochs 4] [--rounds 1] [--methods wa,replay]
+ *   npx tsx test/bench/head.ts [--epochs 4] [--rounds 1] [--methods wa,replay] [--backend wasm|wasm-mlas]
  *   CL_SHARED_DIR=/path/to/shared npx tsx test/bench/head.ts --epochs 40   (the issue's comparison)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const epochs = Number(argValue('--epochs', '4'));
   const rounds = Number(argValue('--rounds', '1'));
   const methods = argValue('--methods', 'wa,replay').split(',');
-  const backend = await initBackend();
+  const backend = await initBackend(argValue('--backend', process.env.CL_BACKEND ?? 'auto'));
   const d = await benchData();
   console.log(`${methods.join(' and ')} heads, ${epochs} epochs × 10 tasks on ${d.what}; cl on tfjs ${backend.name}`);
   const py = findPython(['numpy', 'torch']);

@@ -267,6 +267,31 @@ describe('cl CLI (child process)', function () {
       expect(await storedRuns(file)).to.deep.equal([before]);
     });
 
+    it('runs wa on --backend wasm-mlas, records that backend, and resumes on it with the same counts as its uninterrupted run', function () {
+      this.timeout(300_000);
+      const r = cl(['run', 'split-mnist-mini', '--method', 'wa', '--epochs', '2', '--backend', 'wasm-mlas', '--json', '--quiet', '--store', path.join(tmp, 'mlas-full.json')], env);
+      expect(r.code, r.stderr).to.equal(0);
+      const mlas = JSON.parse(r.stdout) as RunRecord;
+      expect(mlas.backend).to.equal('wasm-mlas');
+      expect(mlas.provenance?.tfjsBackend).to.equal('wasm-mlas');
+      // A run of its own: same learner and seed as the wasm run, other float rounding.
+      expect(mlas.increments).to.have.length(full.increments.length);
+      expect(Math.abs(mlas.summary!.finalAccuracy - full.summary!.finalAccuracy)).to.be.below(2);
+      const rec = structuredClone(mlas);
+      rec.increments = rec.increments.slice(0, 2);
+      rec.status = 'running';
+      rec.pid = deadPid();
+      delete rec.summary;
+      const file = path.join(tmp, 'mlas-cut.json');
+      fs.writeFileSync(file, JSON.stringify({ version: 1, records: [rec] }));
+      const resumed = cl(['resume', mlas.id, '--json', '--store', file], env);
+      expect(resumed.code, resumed.stderr).to.equal(0);
+      expect(resumed.stderr).to.match(/backend wasm-mlas/);
+      const done = JSON.parse(resumed.stdout) as RunRecord;
+      expect(done.backend).to.equal('wasm-mlas');
+      expect(done.increments.map((i) => i.correctPerClass)).to.deep.equal(mlas.increments.map((i) => i.correctPerClass));
+    });
+
     it('stops when a replayed task does not reproduce the stored counts, leaving them as stored', async function () {
       const file = crashedStore('resume-tampered.json', 2, (rec) => {
         const c = Object.keys(rec.increments[1].correctPerClass)[0];

@@ -71,7 +71,7 @@ describe('cl user errors (child process)', function () {
 
   it('reports invalid choices, unknown commands and missing arguments the same way', async function () {
     const cases: [string[], RegExp][] = [
-      [['run', 'split-mnist-mini', '-m', 'nmc', '--backend', 'bogus', '--store', store], /--backend.*'bogus' is invalid.*auto, tensorflow, wasm, cpu/],
+      [['run', 'split-mnist-mini', '-m', 'nmc', '--backend', 'bogus', '--store', store], /--backend.*'bogus' is invalid.*auto, tensorflow, wasm, wasm-mlas, cpu/],
       [['compare', '--forgetting', 'bogus', '--store', store], /--forgetting.*'bogus' is invalid.*max-prev/],
       [['bogus'], /unknown command 'bogus'/],
       [['run', 'split-mnist-mini', '-m', 'nmc', '--backbone', 'resnet:x', '--store', store], /backbone "resnet:x": unknown backbone kind "resnet"/],

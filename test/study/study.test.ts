@@ -52,7 +52,7 @@ describe('study/study: experiment files', () => {
     const inc = errorOf({ scenario: 'split-mnist-mini', method: 'nmc', increment: 0 });
     expect(inc.message).to.match(/exp\.json: \/increment must be an integer ≥ 1 or a comma-separated list of them, got 0/);
     expect(inc.hint).to.match(/^--increment <n\|list>/);
-    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', backend: 'gpu' }).message).to.match(/\/backend must be one of auto, tensorflow, wasm, cpu, got "gpu"/);
+    expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', backend: 'gpu' }).message).to.match(/\/backend must be one of auto, tensorflow, wasm, wasm-mlas, cpu, got "gpu"/);
     expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', offline: 'yes' }).message).to.match(/\/offline must be true or false, got "yes"/);
     expect(errorOf({ scenario: 'split-mnist-mini', method: 'nmc', orders: [] }).message).to.match(/\/orders must be a non-empty list of class orders/);
   });

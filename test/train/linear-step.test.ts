@@ -261,13 +261,20 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
     await initBackend(previous);
   });
 
-  for (const method of ['wa', 'replay']) {
+  // Every method that declares linearLoss: its per-task loss on wasm-mlas (computed from linearLoss)
+  // must match the one on wasm (computed from its tfjs objective), so the two declarations agree.
+  for (const [method, options] of [
+    ['wa', { memory: 60 }],
+    ['replay', { memory: 60 }],
+    ['joint', {}],
+    ['finetune', {}],
+  ] as const) {
     it(`${method} on wasm-mlas (host step) learns what it learns on wasm (tfjs autograd): predictions and per-task losses`, async function () {
       const data = gaussianClusters({ classes: 12, dim: 40, trainPerClass: 50, testPerClass: 40, sigma: 1.2, seed: 3, nonNegative: true });
       const run = async (backend: string): Promise<{ predictions: Int32Array[]; losses: number[] }> => {
         await initBackend(backend);
         const def = getMethod(method);
-        const learner: Learner = def.create(resolveMethodOptions(def, { epochs: 4, batchSize: 32, memory: 60 }), { seed: 7, dim: 40, numClasses: 12 });
+        const learner: Learner = def.create(resolveMethodOptions(def, { epochs: 4, batchSize: 32, ...options }), { seed: 7, dim: 40, numClasses: 12 });
         const predictions: Int32Array[] = [];
         try {
           for (const exp of experiences(data.train, 12, 3)) {
