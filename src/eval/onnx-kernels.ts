@@ -190,6 +190,27 @@ export function gemm(a: Float32Array, aShape: [number, number], b: Float32Array,
 }
 
 /**
+ * The nodes of an SGD step (sgdStep's equations) reading θ, v, ∇ and the inputs `lr`, `mu`, `wd`,
+ * writing θ' and v' (θ' clipped at 0 when `clip`).
+ */
+function sgdNodes(theta: string, v: string, g: string, thetaOut: string, vOut: string, clip: boolean): { nodes: Uint8Array[]; inits: Uint8Array[] } {
+  const nodes = [
+    onnxNode('Mul', [theta, 'wd'], ['sgd_decay'], 'sgd_decay'),
+    onnxNode('Add', [g, 'sgd_decay'], ['sgd_g'], 'sgd_g'),
+    onnxNode('Mul', [v, 'mu'], ['sgd_vm'], 'sgd_vm'),
+    onnxNode('Add', ['sgd_vm', 'sgd_g'], [vOut], 'sgd_v'),
+    onnxNode('Mul', [vOut, 'lr'], ['sgd_delta'], 'sgd_delta'),
+    onnxNode('Sub', [theta, 'sgd_delta'], [clip ? 'sgd_stepped' : thetaOut], 'sgd_step'),
+  ];
+  const inits: Uint8Array[] = [];
+  if (clip) {
+    nodes.push(onnxNode('Max', ['sgd_stepped', 'sgd_zero'], [thetaOut], 'sgd_clip'));
+    inits.push(onnxTensor('sgd_zero', ONNX_FLOAT, [], [0]));
+  }
+  return { nodes, inits };
+}
+
+/**
  * One SGD step over a flat parameter θ with velocity v and gradient g (torch.optim.SGD with
  * coupled weight decay, dampening 0; train/optimizers.ts `Sgd`, op for op in float32):
  *   g' = g + θ·wd;  v' = v·μ + g';  θ' = θ − v'·lr;  then θ' ← max(θ', 0) when `clip`.
@@ -200,19 +221,7 @@ export function sgdStep(theta: Float32Array, v: Float32Array, g: Float32Array, l
   const p = theta.length;
   if (v.length !== p || g.length !== p || thetaOut.length !== p || vOut.length !== p) throw new RangeError('sgdStep: the parameter, velocity, gradient and outputs differ in length');
   const s = session(`sgd:${clip ? 'clip' : 'plain'}`, () => {
-    const nodes = [
-      onnxNode('Mul', ['theta', 'wd'], ['decay'], 'decay'),
-      onnxNode('Add', ['g', 'decay'], ['gw'], 'gw'),
-      onnxNode('Mul', ['v', 'mu'], ['vm'], 'vm'),
-      onnxNode('Add', ['vm', 'gw'], ['v_next'], 'v_next'),
-      onnxNode('Mul', ['v_next', 'lr'], ['delta'], 'delta'),
-      onnxNode('Sub', ['theta', 'delta'], [clip ? 'stepped' : 'theta_next'], 'step'),
-    ];
-    const inits: Uint8Array[] = [];
-    if (clip) {
-      nodes.push(onnxNode('Max', ['stepped', 'zero'], ['theta_next'], 'clip'));
-      inits.push(onnxTensor('zero', ONNX_FLOAT, [], [0]));
-    }
+    const { nodes, inits } = sgdNodes('theta', 'v', 'g', 'theta_next', 'v_next', clip);
     const vec = (name: string) => onnxValueInfo(name, ONNX_FLOAT, ['p']);
     const scalar = (name: string) => onnxValueInfo(name, ONNX_FLOAT, [1]);
     return graph(nodes, inits, [vec('theta'), vec('v'), vec('g'), scalar('lr'), scalar('mu'), scalar('wd')], [vec('theta_next'), vec('v_next')]);
@@ -295,16 +304,9 @@ export function linearHeadStep(s: LinearHeadStep): number {
     }
     n.push(onnxNode('Gemm', ['x', 'g'], ['dw'], 'dw', [{ name: 'transA', int: 1 }]));
     // SGD (sgdStep's equations).
-    n.push(onnxNode('Mul', ['w', 'wd'], ['decay'], 'decay'));
-    n.push(onnxNode('Add', ['dw', 'decay'], ['gw'], 'gw'));
-    n.push(onnxNode('Mul', ['v', 'mu'], ['vm'], 'vm'));
-    n.push(onnxNode('Add', ['vm', 'gw'], ['v_next'], 'v_next'));
-    n.push(onnxNode('Mul', ['v_next', 'lr'], ['delta'], 'delta'));
-    n.push(onnxNode('Sub', ['w', 'delta'], [s.clip ? 'stepped' : 'w_next'], 'step'));
-    if (s.clip) {
-      n.push(onnxNode('Max', ['stepped', 'zero'], ['w_next'], 'clip'));
-      inits.push(onnxTensor('zero', ONNX_FLOAT, [], [0]));
-    }
+    const sgd = sgdNodes('w', 'v', 'dw', 'w_next', 'v_next', s.clip);
+    n.push(...sgd.nodes);
+    inits.push(...sgd.inits);
     const f = (name: string, dims: Array<string | number>) => onnxValueInfo(name, ONNX_FLOAT, dims);
     const inputs = [f('x', ['b', 'd']), f('w', ['d', 'k']), f('v', ['d', 'k']), f('onehot', ['b', 'k']), f('ce_scale', [1]), f('lr', [1]), f('mu', [1]), f('wd', [1])];
     const outputs = [f('w_next', ['d', 'k']), f('v_next', ['d', 'k']), f('ce_sum', [])];

@@ -6,7 +6,7 @@
  * learn what tfjs learns, up to float32 rounding.
  */
 import { expect } from 'chai';
-import { gemm, linearHeadStep, setKernelThreads } from '../../src/eval/onnx-kernels.js';
+import { gemm, linearHeadStep, setKernelThreads, sgdStep } from '../../src/eval/onnx-kernels.js';
 import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
@@ -153,7 +153,27 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
     });
   }
 
-  for (const variant of ['sgd, bias-free, clipped, KD (one call per step)', 'adam with a bias (JS update)'] as const) {
+  for (const clip of [false, true]) {
+    it(`sgdStep (onnxruntime) = torch.optim.SGD's update in float64${clip ? ', then the clip' : ''}`, function () {
+      const rng = new Rng(21);
+      const p = 1000;
+      const theta = randomArray(rng, p);
+      const v = randomArray(rng, p, 0.1);
+      const g = randomArray(rng, p, 0.5);
+      const thetaOut = new Float32Array(p);
+      const vOut = new Float32Array(p);
+      sgdStep(theta, v, g, 0.05, 0.9, 5e-4, clip, thetaOut, vOut);
+      for (let i = 0; i < p; i++) {
+        const vi = v[i] * 0.9 + (g[i] + theta[i] * 5e-4);
+        const ti = theta[i] - vi * 0.05;
+        expect(vOut[i]).to.be.closeTo(vi, 1e-6);
+        expect(thetaOut[i]).to.be.closeTo(clip ? Math.max(ti, 0) : ti, 1e-6);
+      }
+      if (clip) expect(Math.min(...thetaOut)).to.equal(0);
+    });
+  }
+
+  for (const variant of ['sgd, bias-free, clipped, KD (one call per step)', 'sgd with a bias (update in onnxruntime, bias in JS)', 'adam with a bias (JS update)'] as const) {
     it(`fitLinearHead learns what fit + tfjs autograd learn from the same batches: ${variant}`, async function () {
       const rng = new Rng(3);
       const N = 150;
@@ -161,6 +181,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       const K = 5;
       const n = 3;
       const sgd = variant.startsWith('sgd');
+      const kdClip = variant.startsWith('sgd, bias-free');
       const x = new Float32Array(N * D);
       const y = new Int32Array(N);
       const means = randomArray(rng, K * D);
@@ -170,8 +191,8 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       }
       const q = softmaxRows(randomArray(rng, N * n, 2), N, n, 2);
       const w0 = randomArray(rng, D * K, 0.1);
-      const b0 = sgd ? null : new Float32Array(K);
-      const loss: LinearLoss = sgd ? { ce: 0.5, kd: { weight: 0.5, temperature: 2 } } : { ce: 1 };
+      const b0 = kdClip ? null : new Float32Array(K);
+      const loss: LinearLoss = kdClip ? { ce: 0.5, kd: { weight: 0.5, temperature: 2 } } : { ce: 1 };
       const optimizer = sgd ? { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, weightDecay: 5e-4 } : { kind: 'adam' as const, lr: 0.01, weightDecay: 1e-4 };
       const schedule = (e: number): number => (e < 2 ? optimizer.lr : optimizer.lr / 10);
       const epochs = 3;
@@ -182,7 +203,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
         x,
         dim: D,
         y,
-        q: sgd ? { values: q, width: n } : null,
+        q: kdClip ? { values: q, width: n } : null,
         w,
         numClasses: K,
         b,
@@ -192,7 +213,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
         epochs,
         batchSize: 32,
         rng: new Rng(99),
-        clip: sgd,
+        clip: kdClip,
         task: 0,
       });
 
@@ -201,7 +222,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       const vars = bv ? [wv, bv] : [wv];
       const opt = createOptimizer(vars, optimizer);
       const ref = await fit({
-        data: { x: hostRows(x, D), y: hostRows(y), ...(sgd ? { q: hostRows(q, n) } : {}) },
+        data: { x: hostRows(x, D), y: hostRows(y), ...(kdClip ? { q: hostRows(q, n) } : {}) },
         loss: (batch) => {
           let z = tf.matMul(batch.x as tf.Tensor2D, wv) as tf.Tensor2D;
           if (bv) z = tf.add(z, bv);
@@ -212,7 +233,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
         batchSize: 32,
         rng: new Rng(99),
         task: 0,
-        afterStep: sgd ? () => wv.assign(tf.relu(wv)) : undefined,
+        afterStep: kdClip ? () => wv.assign(tf.relu(wv)) : undefined,
       });
       expect(host.steps).to.equal(ref.steps);
       for (let e = 0; e < epochs; e++) expect(host.epochLosses[e]).to.be.closeTo(ref.epochLosses[e], 1e-4 * Math.abs(ref.epochLosses[e]));
