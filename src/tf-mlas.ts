@@ -1,7 +1,7 @@
 /**
  * The `wasm-mlas` tfjs backend: tfjs-backend-wasm with its 2-D float32 matrix products computed by
  * onnxruntime's MLAS GEMM (every core, AVX2/AVX-512 FMA) instead of XNNPACK's single-threaded
- * SIMD kernel. Every other kernel is tfjs-backend-wasm's own. See docs/performance.md "wasm-mlas".
+ * SIMD kernel. Every other kernel is tfjs-backend-wasm's own. See docs/performance.md "The wasm-mlas backend".
  *
  * Why: on the wasm backend a linear head's two products per step ([B, D]·[D, K] and its weight
  * gradient) run at ~21 GFLOP/s and grow with the class count K; MLAS runs them at 80–160 GFLOP/s
