@@ -4,6 +4,7 @@
  *   extract.ts    feature extraction end to end vs the bare onnxruntime model call (needs CL_SHARED_DIR)
  *   nmc.ts        NMC, 10 increments, vs numpy (and the per-class counts of both)
  *   head.ts       wa and replay learning vs single-threaded PyTorch, on wasm and on wasm-mlas
+ *   head-step.ts  one wa head step by class count (wasm-mlas's fused step) vs PyTorch: the growth
  *   retrieval.ts  one 10,000 × 10,000 compatibility cell vs numpy
  *   vit.ts        the default backbone's cost (ViT-B/16 float32 and int8, random weights) — with --full
  *   imagefolder.ts image-folder decoding (CIFAR-100 as PNGs, CL_CIFAR_PNG; no reference)
@@ -29,6 +30,7 @@ const benches: [string, string[]][] = [
   ['nmc.ts', ['--rounds', full ? '7' : '3']],
   ['head.ts', [...(full ? ['--epochs', '40', '--rounds', '2'] : ['--epochs', '4']), '--backend', 'wasm']],
   ['head.ts', [...(full ? ['--epochs', '40', '--rounds', '3'] : ['--epochs', '4']), '--backend', 'wasm-mlas']],
+  ['head-step.ts', ['--steps', full ? '2000' : '500']],
   ['retrieval.ts', ['--rounds', full ? '5' : '3']],
   ...(full ? [['vit.ts', ['--images', '32', '--rounds', '3']] as [string, string[]]] : []),
   // CIFAR-100 written as PNGs by cifar-png.ts (CL_CIFAR_PNG=<that folder>)

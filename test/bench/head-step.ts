@@ -1,0 +1,75 @@
+/**
+ * Benchmark: one training step of wa's linear head by class count K, in isolation — cl's fused
+ * step on the wasm-mlas backend (eval/onnx-kernels.ts linearHeadStep, with the batch gathered in
+ * JS as train/linear-step.ts does) vs the same step in single-threaded PyTorch
+ * (test/bench/ref/head_step.py), interleaved. Shows how each side's step grows with K, which is
+ * what makes the per-task learn time of test/bench/head.ts grow with the task index.
+ *
+ *   npx tsx test/bench/head-step.ts [--steps 1000] [--classes 20,60,100]
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { linearHeadStep } from '../../src/eval/onnx-kernels.js';
+import { Rng } from '../../src/rng.js';
+import { argValue, loadLine } from './data.js';
+import { findPython } from './ref/python.js';
+
+const N = 7000;
+const D = 1280;
+const B = 128;
+
+function clStepMs(K: number, steps: number, x: Float32Array, rng: Rng): number {
+  const n = K - 10;
+  let w = new Float32Array(D * K);
+  for (let i = 0; i < w.length; i++) w[i] = rng.next() * 0.01;
+  let v = new Float32Array(D * K);
+  let wOut = new Float32Array(D * K);
+  let vOut = new Float32Array(D * K);
+  const q = new Float32Array(N * n).fill(1 / n);
+  const y = Int32Array.from({ length: N }, () => rng.int(K));
+  const xb = new Float32Array(B * D);
+  const qb = new Float32Array(B * n);
+  const onehot = new Float32Array(B * K);
+  const step = (): void => {
+    onehot.fill(0);
+    for (let i = 0; i < B; i++) {
+      const r = rng.int(N);
+      xb.set(x.subarray(r * D, r * D + D), i * D);
+      qb.set(q.subarray(r * n, r * n + n), i * n);
+      onehot[i * K + y[r]] = 1;
+    }
+    linearHeadStep({ x: xb, batch: B, dim: D, classes: K, w, v, wOut, vOut, onehot, ce: 0.5, kd: { q: qb, n, weight: 0.5, temperature: 2 }, lr: 0.01, momentum: 0.9, weightDecay: 2e-4, clip: true });
+    [w, wOut] = [wOut, w];
+    [v, vOut] = [vOut, v];
+  };
+  for (let i = 0; i < steps / 10; i++) step();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  return (performance.now() - t0) / steps;
+}
+
+function main(): void {
+  const steps = Number(argValue('--steps', '1000'));
+  const classes = argValue('--classes', '20,60,100').split(',').map(Number);
+  const rng = new Rng(1);
+  const x = new Float32Array(N * D);
+  for (let i = 0; i < x.length; i++) x[i] = rng.next();
+  const py = findPython(['torch']);
+  console.log(`one wa head step (batch ${B}, ${N} × ${D} block, KD + clip), ${steps} steps per class count`);
+  console.log(typeof py === 'string' ? `PyTorch reference skipped: ${py}` : `reference: ${py.about}`);
+  console.log(loadLine());
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ref', 'head_step.py');
+  for (const K of classes) {
+    const cl = clStepMs(K, steps, x, rng);
+    let line = `K ${String(K).padStart(3)}: cl ${cl.toFixed(3)} ms/step`;
+    if (typeof py !== 'string') {
+      const ref = (JSON.parse(execFileSync(py.python, [script, String(steps), String(K)], { encoding: 'utf8' })) as Record<string, number>)[String(K)];
+      line += `, PyTorch ${ref.toFixed(3)} ms/step, cl/PyTorch ${(cl / ref).toFixed(2)}×`;
+    }
+    console.log(line);
+  }
+  console.log(loadLine());
+}
+
+main();
