@@ -7,13 +7,12 @@
  * gradient) run at ~21 GFLOP/s and grow with the class count K; MLAS runs them at 80–160 GFLOP/s
  * on 2 cores. Numbers: MLAS sums in another order than XNNPACK, so a run on wasm-mlas differs
  * from the same run on wasm by float32 rounding, the way two BLAS builds differ; the backend is
- * recorded in every run and resume refuses to mix them. MLAS splits a product over rows and
+ * recorded in every run and a resume runs on the run's own backend. MLAS splits a product over rows and
  * columns, never over the shared dimension, so results do not depend on the thread count.
  */
 import { tf } from './tf.js';
 import { MLAS_BACKEND } from './backends.js';
 import { gemm } from './eval/onnx-kernels.js';
-
 
 /** Products smaller than this (multiply-adds) stay on XNNPACK, where a call costs less. */
 const MLAS_MIN_MACS = 1 << 15;

@@ -5,12 +5,10 @@
  * tfjs instance is shared.
  */
 import * as tf from '@tensorflow/tfjs';
+import { AUTO_BACKENDS, BACKENDS, type BackendName } from './backends.js';
 import { UserError } from './errors.js';
 
 export { tf };
-
-import { AUTO_BACKENDS, BACKENDS, type BackendName } from './backends.js';
-
 export { BACKENDS, type BackendName };
 
 export interface BackendInfo {

@@ -189,57 +189,6 @@ export function gemm(a: Float32Array, aShape: [number, number], b: Float32Array,
   return c;
 }
 
-/**
- * The nodes of an SGD step (sgdStep's equations) reading θ, v, ∇ and the inputs `lr`, `mu`, `wd`,
- * writing θ' and v' (θ' clipped at 0 when `clip`).
- */
-function sgdNodes(theta: string, v: string, g: string, thetaOut: string, vOut: string, clip: boolean): { nodes: Uint8Array[]; inits: Uint8Array[] } {
-  const nodes = [
-    onnxNode('Mul', [theta, 'wd'], ['sgd_decay'], 'sgd_decay'),
-    onnxNode('Add', [g, 'sgd_decay'], ['sgd_g'], 'sgd_g'),
-    onnxNode('Mul', [v, 'mu'], ['sgd_vm'], 'sgd_vm'),
-    onnxNode('Add', ['sgd_vm', 'sgd_g'], [vOut], 'sgd_v'),
-    onnxNode('Mul', [vOut, 'lr'], ['sgd_delta'], 'sgd_delta'),
-    onnxNode('Sub', [theta, 'sgd_delta'], [clip ? 'sgd_stepped' : thetaOut], 'sgd_step'),
-  ];
-  const inits: Uint8Array[] = [];
-  if (clip) {
-    nodes.push(onnxNode('Max', ['sgd_stepped', 'sgd_zero'], [thetaOut], 'sgd_clip'));
-    inits.push(onnxTensor('sgd_zero', ONNX_FLOAT, [], [0]));
-  }
-  return { nodes, inits };
-}
-
-/**
- * One SGD step over a flat parameter θ with velocity v and gradient g (torch.optim.SGD with
- * coupled weight decay, dampening 0; train/optimizers.ts `Sgd`, op for op in float32):
- *   g' = g + θ·wd;  v' = v·μ + g';  θ' = θ − v'·lr;  then θ' ← max(θ', 0) when `clip`.
- * θ' and v' are written into `thetaOut` and `vOut` (not the inputs). Vectorised and spread over
- * the cores by onnxruntime: a JS loop over the 128,000 weights of a 100-class head took 0.8 ms.
- */
-export function sgdStep(theta: Float32Array, v: Float32Array, g: Float32Array, lr: number, momentum: number, weightDecay: number, clip: boolean, thetaOut: Float32Array, vOut: Float32Array): void {
-  const p = theta.length;
-  if (v.length !== p || g.length !== p || thetaOut.length !== p || vOut.length !== p) throw new RangeError('sgdStep: the parameter, velocity, gradient and outputs differ in length');
-  const s = session(`sgd:${clip ? 'clip' : 'plain'}`, () => {
-    const { nodes, inits } = sgdNodes('theta', 'v', 'g', 'theta_next', 'v_next', clip);
-    const vec = (name: string) => onnxValueInfo(name, ONNX_FLOAT, ['p']);
-    const scalar = (name: string) => onnxValueInfo(name, ONNX_FLOAT, [1]);
-    return graph(nodes, inits, [vec('theta'), vec('v'), vec('g'), scalar('lr'), scalar('mu'), scalar('wd')], [vec('theta_next'), vec('v_next')]);
-  });
-  s.run(
-    {
-      theta: new ort.Tensor('float32', theta, [p]),
-      v: new ort.Tensor('float32', v, [p]),
-      g: new ort.Tensor('float32', g, [p]),
-      lr: new ort.Tensor('float32', Float32Array.of(lr), [1]),
-      mu: new ort.Tensor('float32', Float32Array.of(momentum), [1]),
-      wd: new ort.Tensor('float32', Float32Array.of(weightDecay), [1]),
-    },
-    { theta_next: new ort.Tensor('float32', thetaOut, [p]), v_next: new ort.Tensor('float32', vOut, [p]) },
-    {},
-  );
-}
-
 /** One training step of a linear head, inputs and outputs of linearHeadStep. */
 export interface LinearHeadStep {
   /** The batch [B, D]. */
@@ -264,11 +213,10 @@ export interface LinearHeadStep {
   clip: boolean;
 }
 
-
 /**
  * One SGD step of a bias-free linear head in a single onnxruntime call (train/linear-step.ts has
  * the equations): Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and softmax(Z[:, :n]/T)
- * (distillation); ∂L/∂W = Xᵀ·∂L/∂Z; then sgdStep's update (and clip) on W. Returns the batch's
+ * (distillation); ∂L/∂W = Xᵀ·∂L/∂Z; then the SGD update (and clip) on W. Returns the batch's
  * loss. Every product and elementwise pass is vectorised and threaded by onnxruntime; one call
  * per step instead of four.
  */
@@ -303,10 +251,18 @@ export function linearHeadStep(s: LinearHeadStep): number {
       inits.push(onnxTensor('zero1', ONNX_INT64, [1], [0]), onnxTensor('axis1', ONNX_INT64, [1], [1]));
     }
     n.push(onnxNode('Gemm', ['x', 'g'], ['dw'], 'dw', [{ name: 'transA', int: 1 }]));
-    // SGD (sgdStep's equations).
-    const sgd = sgdNodes('w', 'v', 'dw', 'w_next', 'v_next', s.clip);
-    n.push(...sgd.nodes);
-    inits.push(...sgd.inits);
+    // SGD as torch.optim.SGD (coupled weight decay, dampening 0; train/optimizers.ts Sgd, op for op
+    // in float32): g' = ∇ + W·wd; v' = v·μ + g'; W' = W − v'·lr; then W' ← max(W', 0) when clipping.
+    n.push(onnxNode('Mul', ['w', 'wd'], ['decay'], 'decay'));
+    n.push(onnxNode('Add', ['dw', 'decay'], ['gw'], 'gw'));
+    n.push(onnxNode('Mul', ['v', 'mu'], ['vm'], 'vm'));
+    n.push(onnxNode('Add', ['vm', 'gw'], ['v_next'], 'v_next'));
+    n.push(onnxNode('Mul', ['v_next', 'lr'], ['delta'], 'delta'));
+    n.push(onnxNode('Sub', ['w', 'delta'], [s.clip ? 'stepped' : 'w_next'], 'step'));
+    if (s.clip) {
+      n.push(onnxNode('Max', ['stepped', 'zero'], ['w_next'], 'clip'));
+      inits.push(onnxTensor('zero', ONNX_FLOAT, [], [0]));
+    }
     const f = (name: string, dims: Array<string | number>) => onnxValueInfo(name, ONNX_FLOAT, dims);
     const inputs = [f('x', ['b', 'd']), f('w', ['d', 'k']), f('v', ['d', 'k']), f('onehot', ['b', 'k']), f('ce_scale', [1]), f('lr', [1]), f('mu', [1]), f('wd', [1])];
     const outputs = [f('w_next', ['d', 'k']), f('v_next', ['d', 'k']), f('ce_sum', [])];

@@ -13,7 +13,7 @@
  *   ∂L/∂W = Xᵀ · ∂L/∂Z,  ∂L/∂b = Σ_i ∂L/∂Z_i
  * (train/losses.ts crossEntropy and distillation are the same losses in tfjs.)
  */
-import { gemm, linearHeadStep, sgdStep } from '../eval/onnx-kernels.js';
+import { gemm, linearHeadStep } from '../eval/onnx-kernels.js';
 import { yieldPoint } from '../interrupt.js';
 import type { Rng } from '../rng.js';
 import type { LearnContext } from '../types.js';
@@ -75,7 +75,7 @@ class FlatOptimizer {
     this.s = cfg.kind === 'adam' ? new Float32Array(size) : null;
   }
 
-  /** θ ← θ − lr·update(∇ + wd·θ); then θ ← max(θ, 0) when `clip` (one pass). */
+  /** θ ← θ − lr·update(∇ + wd·θ); then θ ← max(θ, 0) when `clip` (one pass; `clip` is the same for every value, so the loop has no data-dependent branch). */
   step(theta: Float32Array, grad: Float32Array, lr: number, clip: boolean): void {
     const wd = this.cfg.weightDecay ?? 0;
     const len = theta.length;
@@ -101,23 +101,15 @@ class FlatOptimizer {
     }
     const mu = this.cfg.momentum ?? 0.9;
     const v = this.m;
-    // Four loops, not one with conditions: a data-dependent branch per value (the clip) costs 4×.
-    if (v && clip) {
-      for (let i = 0; i < len; i++) {
-        const vi = v[i] * mu + (grad[i] + theta[i] * wd);
-        v[i] = vi;
-        theta[i] = Math.max(theta[i] - vi * lr, 0);
+    for (let i = 0; i < len; i++) {
+      const g = grad[i] + theta[i] * wd;
+      let step = g;
+      if (v) {
+        v[i] = v[i] * mu + g;
+        step = v[i];
       }
-    } else if (v) {
-      for (let i = 0; i < len; i++) {
-        const vi = v[i] * mu + (grad[i] + theta[i] * wd);
-        v[i] = vi;
-        theta[i] = theta[i] - vi * lr;
-      }
-    } else if (clip) {
-      for (let i = 0; i < len; i++) theta[i] = Math.max(theta[i] - (grad[i] + theta[i] * wd) * lr, 0);
-    } else {
-      for (let i = 0; i < len; i++) theta[i] = theta[i] - (grad[i] + theta[i] * wd) * lr;
+      const next = theta[i] - step * lr;
+      theta[i] = clip ? Math.max(next, 0) : next;
     }
   }
 }
@@ -179,9 +171,84 @@ export function linearLossGrad(z: Float32Array, g: Float32Array, B: number, K: n
   return total / B;
 }
 
+/** One training step on a gathered batch (xv: its rows [B, D]; rows: their indices); returns the batch's loss. */
+type BatchStep = (xv: Float32Array, rows: Int32Array, lr: number) => number;
+
+/**
+ * SGD on a bias-free head (the default recipe): the whole step is one onnxruntime call
+ * (linearHeadStep), writing W and its velocity into the other buffer of a pair. `finish` leaves
+ * the last W in opts.w.
+ */
+function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => void } {
+  const { w, y, numClasses: K } = opts;
+  const maxB = opts.batchSize;
+  const kd = opts.loss.kd && opts.q ? opts.loss.kd : null;
+  const qw = opts.q ? opts.q.width : 0;
+  let wCur: Float32Array = w;
+  let wNext: Float32Array = new Float32Array(w.length);
+  let vCur = new Float32Array(w.length);
+  let vNext = new Float32Array(w.length);
+  const onehot = new Float32Array(maxB * K);
+  const qb = kd ? new Float32Array(maxB * qw) : null;
+  const step: BatchStep = (xv, rows, lr) => {
+    const B = rows.length;
+    onehot.fill(0);
+    for (let i = 0; i < B; i++) onehot[i * K + y[rows[i]]] = 1;
+    if (qb) for (let i = 0; i < B; i++) qb.set(opts.q!.values.subarray(rows[i] * qw, rows[i] * qw + qw), i * qw);
+    const loss = linearHeadStep({
+      x: xv,
+      batch: B,
+      dim: opts.dim,
+      classes: K,
+      w: wCur,
+      v: vCur,
+      wOut: wNext,
+      vOut: vNext,
+      onehot,
+      ce: opts.loss.ce,
+      kd: kd && qb ? { q: qb, n: qw, weight: kd.weight, temperature: kd.temperature } : null,
+      lr,
+      momentum: opts.optimizer.momentum ?? 0.9,
+      weightDecay: opts.optimizer.weightDecay ?? 0,
+      clip: opts.clip,
+    });
+    [wCur, wNext] = [wNext, wCur];
+    [vCur, vNext] = [vNext, vCur];
+    return loss;
+  };
+  return { step, finish: () => (wCur !== w ? w.set(wCur) : undefined) };
+}
+
+/** Adam, or a head with a bias: ∂L/∂Z from linearLossGrad, the two products on MLAS, the updates in JS (in place). */
+function splitSteps(opts: LinearFitOptions): BatchStep {
+  const { w, b, y, dim: D, numClasses: K } = opts;
+  const maxB = opts.batchSize;
+  const wOpt = new FlatOptimizer(opts.optimizer, w.length);
+  const bOpt = b ? new FlatOptimizer(opts.optimizer, b.length) : null;
+  const grad = new Float32Array(maxB * K);
+  const logits = new Float32Array(maxB * K);
+  const dw = new Float32Array(D * K);
+  const db = new Float32Array(K);
+  return (xv, rows, lr) => {
+    const B = rows.length;
+    const z = gemm(xv, [B, D], w, [D, K], false, false, logits);
+    if (b) for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) z[i * K + k] += b[k];
+    const g = grad.subarray(0, B * K);
+    const loss = linearLossGrad(z, g, B, K, y, rows, opts.q, opts.loss);
+    gemm(xv, [B, D], g, [B, K], true, false, dw);
+    wOpt.step(w, dw, lr, opts.clip);
+    if (b && bOpt) {
+      db.fill(0);
+      for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) db[k] += g[i * K + k];
+      bOpt.step(b, db, lr, false);
+    }
+    return loss;
+  };
+}
+
 /** Trains the linear head in place; returns the mean batch loss of every epoch (as fit does). */
 export async function fitLinearHead(opts: LinearFitOptions): Promise<FitResult> {
-  const { x, dim: D, y, w, b, numClasses: K } = opts;
+  const { x, dim: D, y, w, numClasses: K } = opts;
   const n = y.length;
   if (x.length !== n * D) throw new Error(`fitLinearHead: ${x.length} feature values for ${n} rows of ${D}`);
   if (w.length !== D * K) throw new Error(`fitLinearHead: W has ${w.length} values, expected ${D} × ${K}`);
@@ -190,88 +257,29 @@ export async function fitLinearHead(opts: LinearFitOptions): Promise<FitResult> 
   let steps = 0;
   if (n === 0) return { epochLosses, steps };
   const ranges = batchRanges(n, opts.batchSize);
-  // SGD on W runs in onnxruntime (eval/onnx-kernels.ts sgdStep) into the other buffer of a pair;
-  // Adam, and the K biases, in JS.
-  const sgd = opts.optimizer.kind === 'sgd';
-  const wOpt = sgd ? null : new FlatOptimizer(opts.optimizer, w.length);
-  let wCur = w;
-  let wNext = sgd ? new Float32Array(w.length) : w;
-  let vCur = sgd ? new Float32Array(w.length) : w;
-  let vNext = sgd ? new Float32Array(w.length) : w;
-  const bOpt = b ? new FlatOptimizer(opts.optimizer, b.length) : null;
-  const maxB = opts.batchSize;
-  const xb = new Float32Array(maxB * D);
-  const grad = new Float32Array(maxB * K);
-  const logits = new Float32Array(maxB * K);
-  const dw = new Float32Array(D * K);
-  const db = b ? new Float32Array(K) : null;
-  // SGD on a bias-free head (the default recipe): the whole step is one onnxruntime call.
-  const fused = sgd && !b;
-  const kd = opts.loss.kd && opts.q ? opts.loss.kd : null;
-  const qw = opts.q ? opts.q.width : 0;
-  const onehot = fused ? new Float32Array(maxB * K) : null;
-  const qb = fused && kd ? new Float32Array(maxB * qw) : null;
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    const lr = opts.schedule(epoch);
-    const perm = shuffledIndices(n, opts.rng);
-    let lossSum = 0;
-    for (const [s, e] of ranges) {
-      const rows = perm.subarray(s, e);
-      const B = rows.length;
-      for (let i = 0; i < B; i++) xb.set(x.subarray(rows[i] * D, rows[i] * D + D), i * D);
-      const xv = xb.subarray(0, B * D);
-      if (onehot) {
-        onehot.fill(0);
-        for (let i = 0; i < B; i++) onehot[i * K + y[rows[i]]] = 1;
-        if (qb) for (let i = 0; i < B; i++) qb.set(opts.q!.values.subarray(rows[i] * qw, rows[i] * qw + qw), i * qw);
-        lossSum += linearHeadStep({
-          x: xv,
-          batch: B,
-          dim: D,
-          classes: K,
-          w: wCur,
-          v: vCur,
-          wOut: wNext,
-          vOut: vNext,
-          onehot,
-          ce: opts.loss.ce,
-          kd: kd && qb ? { q: qb, n: qw, weight: kd.weight, temperature: kd.temperature } : null,
-          lr,
-          momentum: opts.optimizer.momentum ?? 0.9,
-          weightDecay: opts.optimizer.weightDecay ?? 0,
-          clip: opts.clip,
-        });
-        [wCur, wNext] = [wNext, wCur];
-        [vCur, vNext] = [vNext, vCur];
+  const xb = new Float32Array(opts.batchSize * D);
+  const fused = opts.optimizer.kind === 'sgd' && !opts.b ? fusedSteps(opts) : null;
+  const step = fused ? fused.step : splitSteps(opts);
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const lr = opts.schedule(epoch);
+      const perm = shuffledIndices(n, opts.rng);
+      let lossSum = 0;
+      for (const [s, e] of ranges) {
+        const rows = perm.subarray(s, e);
+        for (let i = 0; i < rows.length; i++) xb.set(x.subarray(rows[i] * D, rows[i] * D + D), i * D);
+        lossSum += step(xb.subarray(0, rows.length * D), rows, lr);
         steps++;
         await yieldPoint();
-        continue;
       }
-      const z = gemm(xv, [B, D], wCur, [D, K], false, false, logits);
-      if (b) for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) z[i * K + k] += b[k];
-      const g = grad.subarray(0, B * K);
-      lossSum += linearLossGrad(z, g, B, K, y, rows, opts.q, opts.loss);
-      gemm(xv, [B, D], g, [B, K], true, false, dw);
-      if (b && db && bOpt) {
-        db.fill(0);
-        for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) db[k] += g[i * K + k];
-      }
-      if (wOpt) wOpt.step(wCur, dw, lr, opts.clip);
-      else {
-        sgdStep(wCur, vCur, dw, lr, opts.optimizer.momentum ?? 0.9, opts.optimizer.weightDecay ?? 0, opts.clip, wNext, vNext);
-        [wCur, wNext] = [wNext, wCur];
-        [vCur, vNext] = [vNext, vCur];
-      }
-      if (b && db && bOpt) bOpt.step(b, db, lr, false);
-      steps++;
-      await yieldPoint();
+      const mean = lossSum / ranges.length;
+      epochLosses.push(mean);
+      checkLoss(mean, { task: opts.task, epoch: epoch + 1, epochs: opts.epochs, lrs: [{ flag: '--lr', lr: opts.schedule(0) }] }, opts.maxLoss ?? DEFAULT_MAX_LOSS);
+      opts.ctx?.emit({ type: 'epoch', task: opts.task, epoch: epoch + 1, epochs: opts.epochs, loss: mean, phase: opts.phase });
+      await yieldToEventLoop();
     }
-    const mean = lossSum / ranges.length;
-    epochLosses.push(mean);
-    checkLoss(mean, { task: opts.task, epoch: epoch + 1, epochs: opts.epochs, lrs: [{ flag: '--lr', lr: opts.schedule(0) }] }, opts.maxLoss ?? DEFAULT_MAX_LOSS);
-    opts.ctx?.emit({ type: 'epoch', task: opts.task, epoch: epoch + 1, epochs: opts.epochs, loss: mean, phase: opts.phase });
-    await yieldToEventLoop();
+  } finally {
+    fused?.finish();
   }
-  if (wCur !== w) w.set(wCur);
   return { epochLosses, steps };
 }
