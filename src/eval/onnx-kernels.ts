@@ -17,7 +17,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { ONNX_FLOAT, onnxModel, onnxNode, onnxTensor, onnxValueInfo, type Attr } from '../backbones/onnx-graph.js';
+import { ONNX_FLOAT, ONNX_INT32, ONNX_INT64, onnxModel, onnxNode, onnxTensor, onnxValueInfo, type Attr } from '../backbones/onnx-graph.js';
 import { concat, pbBytes, pbString } from '../backbones/protobuf.js';
 
 /** The synchronous session object of onnxruntime-node's native binding (dist/binding.d.ts). */
@@ -79,8 +79,6 @@ function session(key: string, build: () => Uint8Array): SyncSession {
   }
   return s;
 }
-
-const ONNX_INT64 = 7;
 
 function graph(nodes: Uint8Array[], inits: Uint8Array[], inputs: Uint8Array[], outputs: Uint8Array[]): Uint8Array {
   return onnxModel(
@@ -191,9 +189,12 @@ export function gemm(a: Float32Array, aShape: [number, number], b: Float32Array,
 
 /** One training step of a linear head, inputs and outputs of linearHeadStep. */
 export interface LinearHeadStep {
-  /** The batch [B, D]. */
+  /** Every training row [N, D]; the step reads the batch `rows` of it. */
   x: Float32Array;
-  batch: number;
+  /** The head column of every training row [N] (the target class). */
+  y: Int32Array;
+  /** The batch: indices into x's rows, in batch order. */
+  rows: Int32Array;
   dim: number;
   classes: number;
   /** W [D, K] and its SGD velocity; the updated ones are written into wOut, vOut. */
@@ -201,11 +202,9 @@ export interface LinearHeadStep {
   v: Float32Array;
   wOut: Float32Array;
   vOut: Float32Array;
-  /** One-hot targets [B, K]. */
-  onehot: Float32Array;
   /** Weight of the mean cross-entropy. */
   ce: number;
-  /** Distillation: soft targets [B, n] over the first n columns, weight, temperature; null for none. */
+  /** Distillation: soft targets of every row [N, n] over the first n columns, weight, temperature; null for none. */
   kd: { q: Float32Array; n: number; weight: number; temperature: number } | null;
   lr: number;
   momentum: number;
@@ -215,17 +214,26 @@ export interface LinearHeadStep {
 
 /**
  * One SGD step of a bias-free linear head in a single onnxruntime call (train/linear-step.ts has
- * the equations): Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and softmax(Z[:, :n]/T)
- * (distillation); ∂L/∂W = Xᵀ·∂L/∂Z; then the SGD update (and clip) on W. Returns the batch's
- * loss. Every product and elementwise pass is vectorised and threaded by onnxruntime; one call
- * per step instead of four.
+ * the equations): the batch's rows, targets and soft targets gathered from the whole training set
+ * (passed in place, not copied); Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and
+ * softmax(Z[:, :n]/T) (distillation); ∂L/∂W = Xᵀ·∂L/∂Z; then the SGD update (and clip) on W.
+ * Returns the batch's loss. Every product and elementwise pass is vectorised and threaded by
+ * onnxruntime.
  */
 export function linearHeadStep(s: LinearHeadStep): number {
-  const { batch: B, dim: D, classes: K, kd } = s;
+  const { dim: D, classes: K, kd, rows } = s;
+  const B = rows.length;
+  const N = s.y.length;
+  if (s.x.length !== N * D) throw new RangeError(`linearHeadStep: ${s.x.length} feature values for ${N} rows of ${D}`);
+  if (kd && kd.q.length !== N * kd.n) throw new RangeError(`linearHeadStep: ${kd.q.length} soft-target values for ${N} rows of ${kd.n}`);
   const key = `linear-step:${kd ? 'kd' : 'ce'}:${s.clip ? 'clip' : 'plain'}`;
   const sess = session(key, () => {
     const n: Uint8Array[] = [];
     const inits: Uint8Array[] = [];
+    n.push(onnxNode('Gather', ['x_all', 'rows'], ['x'], 'x', [{ name: 'axis', int: 0 }]));
+    n.push(onnxNode('Gather', ['y_all', 'rows'], ['yb'], 'yb', [{ name: 'axis', int: 0 }]));
+    n.push(onnxNode('OneHot', ['yb', 'depth', 'onehot_values'], ['onehot'], 'onehot', [{ name: 'axis', int: -1 }]));
+    inits.push(onnxTensor('onehot_values', ONNX_FLOAT, [2], [0, 1]));
     n.push(onnxNode('MatMul', ['x', 'w'], ['z'], 'logits'));
     // Cross-entropy: (softmax(Z) − onehot)·ce/B, and Σ onehot·log softmax(Z) for the loss.
     n.push(onnxNode('Softmax', ['z'], ['p'], 'p', [{ name: 'axis', int: 1 }]));
@@ -236,6 +244,7 @@ export function linearHeadStep(s: LinearHeadStep): number {
     n.push(onnxNode('ReduceSum', ['ce_terms'], ['ce_sum'], 'ce_sum', [{ name: 'keepdims', int: 0 }]));
     if (kd) {
       // Distillation on the first n columns: (softmax(Z_n/T)·Σq − q)·λ/(B·T), padded to K columns.
+      n.push(onnxNode('Gather', ['q_all', 'rows'], ['q'], 'q', [{ name: 'axis', int: 0 }]));
       n.push(onnxNode('Slice', ['z', 'zero1', 'n_end', 'axis1'], ['zn'], 'zn'));
       n.push(onnxNode('Mul', ['zn', 'inv_t'], ['zt'], 'zt'));
       n.push(onnxNode('Softmax', ['zt'], ['pt'], 'pt', [{ name: 'axis', int: 1 }]));
@@ -264,20 +273,33 @@ export function linearHeadStep(s: LinearHeadStep): number {
       inits.push(onnxTensor('zero', ONNX_FLOAT, [], [0]));
     }
     const f = (name: string, dims: Array<string | number>) => onnxValueInfo(name, ONNX_FLOAT, dims);
-    const inputs = [f('x', ['b', 'd']), f('w', ['d', 'k']), f('v', ['d', 'k']), f('onehot', ['b', 'k']), f('ce_scale', [1]), f('lr', [1]), f('mu', [1]), f('wd', [1])];
+    const inputs = [
+      f('x_all', ['n_rows', 'd']),
+      onnxValueInfo('y_all', ONNX_INT32, ['n_rows']),
+      onnxValueInfo('rows', ONNX_INT32, ['b']),
+      onnxValueInfo('depth', ONNX_INT32, [1]),
+      f('w', ['d', 'k']),
+      f('v', ['d', 'k']),
+      f('ce_scale', [1]),
+      f('lr', [1]),
+      f('mu', [1]),
+      f('wd', [1]),
+    ];
     const outputs = [f('w_next', ['d', 'k']), f('v_next', ['d', 'k']), f('ce_sum', [])];
     if (kd) {
-      inputs.push(f('q', ['b', 'n']), f('inv_t', [1]), f('kd_scale', [1]), onnxValueInfo('n_end', ONNX_INT64, [1]), onnxValueInfo('pads', ONNX_INT64, [4]));
+      inputs.push(f('q_all', ['n_rows', 'n']), f('inv_t', [1]), f('kd_scale', [1]), onnxValueInfo('n_end', ONNX_INT64, [1]), onnxValueInfo('pads', ONNX_INT64, [4]));
       outputs.push(f('kd_sum', []));
     }
     return graph(n, inits, inputs, outputs);
   });
   const scalar = (v: number) => new ort.Tensor('float32', Float32Array.of(v), [1]);
   const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor('float32', s.x.subarray(0, B * D), [B, D]),
+    x_all: new ort.Tensor('float32', s.x, [N, D]),
+    y_all: new ort.Tensor('int32', s.y, [N]),
+    rows: new ort.Tensor('int32', rows, [B]),
+    depth: new ort.Tensor('int32', Int32Array.of(K), [1]),
     w: new ort.Tensor('float32', s.w, [D, K]),
     v: new ort.Tensor('float32', s.v, [D, K]),
-    onehot: new ort.Tensor('float32', s.onehot.subarray(0, B * K), [B, K]),
     ce_scale: scalar(s.ce / B),
     lr: scalar(s.lr),
     mu: scalar(s.momentum),
@@ -286,7 +308,7 @@ export function linearHeadStep(s: LinearHeadStep): number {
   const fetches: Record<string, ort.Tensor | null> = { w_next: new ort.Tensor('float32', s.wOut, [D, K]), v_next: new ort.Tensor('float32', s.vOut, [D, K]), ce_sum: null };
   if (kd) {
     const invT = 1 / kd.temperature;
-    feeds.q = new ort.Tensor('float32', kd.q.subarray(0, B * kd.n), [B, kd.n]);
+    feeds.q_all = new ort.Tensor('float32', kd.q, [N, kd.n]);
     feeds.inv_t = scalar(invT);
     feeds.kd_scale = scalar((kd.weight * invT) / B);
     feeds.n_end = new ort.Tensor('int64', BigInt64Array.of(BigInt(kd.n)), [1]);

@@ -171,8 +171,8 @@ export function linearLossGrad(z: Float32Array, g: Float32Array, B: number, K: n
   return total / B;
 }
 
-/** One training step on a gathered batch (xv: its rows [B, D]; rows: their indices); returns the batch's loss. */
-type BatchStep = (xv: Float32Array, rows: Int32Array, lr: number) => number;
+/** One training step on the batch `rows` (indices into the training rows); returns the batch's loss. */
+type BatchStep = (rows: Int32Array, lr: number) => number;
 
 /**
  * SGD on a bias-free head (the default recipe): the whole step is one onnxruntime call
@@ -180,33 +180,25 @@ type BatchStep = (xv: Float32Array, rows: Int32Array, lr: number) => number;
  * the last W in opts.w.
  */
 function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => void } {
-  const { w, y, numClasses: K } = opts;
-  const maxB = opts.batchSize;
+  const { w, numClasses: K } = opts;
   const kd = opts.loss.kd && opts.q ? opts.loss.kd : null;
-  const qw = opts.q ? opts.q.width : 0;
   let wCur: Float32Array = w;
   let wNext: Float32Array = new Float32Array(w.length);
   let vCur = new Float32Array(w.length);
   let vNext = new Float32Array(w.length);
-  const onehot = new Float32Array(maxB * K);
-  const qb = kd ? new Float32Array(maxB * qw) : null;
-  const step: BatchStep = (xv, rows, lr) => {
-    const B = rows.length;
-    onehot.fill(0);
-    for (let i = 0; i < B; i++) onehot[i * K + y[rows[i]]] = 1;
-    if (qb) for (let i = 0; i < B; i++) qb.set(opts.q!.values.subarray(rows[i] * qw, rows[i] * qw + qw), i * qw);
+  const step: BatchStep = (rows, lr) => {
     const loss = linearHeadStep({
-      x: xv,
-      batch: B,
+      x: opts.x,
+      y: opts.y,
+      rows,
       dim: opts.dim,
       classes: K,
       w: wCur,
       v: vCur,
       wOut: wNext,
       vOut: vNext,
-      onehot,
       ce: opts.loss.ce,
-      kd: kd && qb ? { q: qb, n: qw, weight: kd.weight, temperature: kd.temperature } : null,
+      kd: kd && opts.q ? { q: opts.q.values, n: opts.q.width, weight: kd.weight, temperature: kd.temperature } : null,
       lr,
       momentum: opts.optimizer.momentum ?? 0.9,
       weightDecay: opts.optimizer.weightDecay ?? 0,
@@ -225,12 +217,15 @@ function splitSteps(opts: LinearFitOptions): BatchStep {
   const maxB = opts.batchSize;
   const wOpt = new FlatOptimizer(opts.optimizer, w.length);
   const bOpt = b ? new FlatOptimizer(opts.optimizer, b.length) : null;
+  const xb = new Float32Array(maxB * D);
   const grad = new Float32Array(maxB * K);
   const logits = new Float32Array(maxB * K);
   const dw = new Float32Array(D * K);
   const db = new Float32Array(K);
-  return (xv, rows, lr) => {
+  return (rows, lr) => {
     const B = rows.length;
+    for (let i = 0; i < B; i++) xb.set(opts.x.subarray(rows[i] * D, rows[i] * D + D), i * D);
+    const xv = xb.subarray(0, B * D);
     const z = gemm(xv, [B, D], w, [D, K], false, false, logits);
     if (b) for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) z[i * K + k] += b[k];
     const g = grad.subarray(0, B * K);
@@ -257,7 +252,6 @@ export async function fitLinearHead(opts: LinearFitOptions): Promise<FitResult> 
   let steps = 0;
   if (n === 0) return { epochLosses, steps };
   const ranges = batchRanges(n, opts.batchSize);
-  const xb = new Float32Array(opts.batchSize * D);
   const fused = opts.optimizer.kind === 'sgd' && !opts.b ? fusedSteps(opts) : null;
   const step = fused ? fused.step : splitSteps(opts);
   try {
@@ -266,9 +260,7 @@ export async function fitLinearHead(opts: LinearFitOptions): Promise<FitResult> 
       const perm = shuffledIndices(n, opts.rng);
       let lossSum = 0;
       for (const [s, e] of ranges) {
-        const rows = perm.subarray(s, e);
-        for (let i = 0; i < rows.length; i++) xb.set(x.subarray(rows[i] * D, rows[i] * D + D), i * D);
-        lossSum += step(xb.subarray(0, rows.length * D), rows, lr);
+        lossSum += step(perm.subarray(s, e), lr);
         steps++;
         await yieldPoint();
       }

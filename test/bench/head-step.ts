@@ -1,7 +1,7 @@
 /**
  * Benchmark: one training step of wa's linear head by class count K, in isolation — cl's fused
- * step on the wasm-mlas backend (eval/onnx-kernels.ts linearHeadStep, with the batch gathered in
- * JS as train/linear-step.ts does) vs the same step in single-threaded PyTorch
+ * step on the wasm-mlas backend (eval/onnx-kernels.ts linearHeadStep, with the batch gathered
+ * inside that call as train/linear-step.ts does) vs the same step in single-threaded PyTorch
  * (test/bench/ref/head_step.py), interleaved. Shows how each side's step grows with K, which is
  * what makes the per-task learn time of test/bench/head.ts grow with the task index.
  *
@@ -16,6 +16,12 @@ import { argValue, loadLine } from './data.js';
 import { findPython } from './ref/python.js';
 
 const N = 7000;
+/**
+ * torch.set_num_threads(1) does not reach the BLAS: Debian's torch calls OpenBLAS, whose own
+ * pthread pool uses every core unless told otherwise (measured: 2 threads busy, the K = 100
+ * forward product 0.24 ms instead of 0.36). These make the reference single-threaded for real.
+ */
+const SINGLE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 const D = 1280;
 const B = 128;
 
@@ -28,18 +34,10 @@ function clStepMs(K: number, steps: number, x: Float32Array, rng: Rng): number {
   let vOut = new Float32Array(D * K);
   const q = new Float32Array(N * n).fill(1 / n);
   const y = Int32Array.from({ length: N }, () => rng.int(K));
-  const xb = new Float32Array(B * D);
-  const qb = new Float32Array(B * n);
-  const onehot = new Float32Array(B * K);
+  const rows = new Int32Array(B);
   const step = (): void => {
-    onehot.fill(0);
-    for (let i = 0; i < B; i++) {
-      const r = rng.int(N);
-      xb.set(x.subarray(r * D, r * D + D), i * D);
-      qb.set(q.subarray(r * n, r * n + n), i * n);
-      onehot[i * K + y[r]] = 1;
-    }
-    linearHeadStep({ x: xb, batch: B, dim: D, classes: K, w, v, wOut, vOut, onehot, ce: 0.5, kd: { q: qb, n, weight: 0.5, temperature: 2 }, lr: 0.01, momentum: 0.9, weightDecay: 2e-4, clip: true });
+    for (let i = 0; i < B; i++) rows[i] = rng.int(N);
+    linearHeadStep({ x, y, rows, dim: D, classes: K, w, v, wOut, vOut, ce: 0.5, kd: { q, n, weight: 0.5, temperature: 2 }, lr: 0.01, momentum: 0.9, weightDecay: 2e-4, clip: true });
     [w, wOut] = [wOut, w];
     [v, vOut] = [vOut, v];
   };
@@ -64,7 +62,7 @@ function main(): void {
     const cl = clStepMs(K, steps, x, rng);
     let line = `K ${String(K).padStart(3)}: cl ${cl.toFixed(3)} ms/step`;
     if (typeof py !== 'string') {
-      const ref = (JSON.parse(execFileSync(py.python, [script, String(steps), String(K)], { encoding: 'utf8' })) as Record<string, number>)[String(K)];
+      const ref = (JSON.parse(execFileSync(py.python, [script, String(steps), String(K)], { encoding: 'utf8', env: { ...process.env, ...SINGLE_THREAD } })) as Record<string, number>)[String(K)];
       line += `, PyTorch ${ref.toFixed(3)} ms/step, cl/PyTorch ${(cl / ref).toFixed(2)}×`;
     }
     console.log(line);

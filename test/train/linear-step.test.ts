@@ -95,17 +95,28 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
   ] as const) {
     it(`one onnxruntime call per step = the step in float64 JS (${withKd ? 'KD' : 'CE'}, ${clip ? 'clipped' : 'unclipped'}): W, velocity and loss`, function () {
       const rng = new Rng(5);
+      const N = 40;
       const B = 16;
       const D = 24;
       const K = 6;
       const n = 4;
-      const x = randomArray(rng, B * D);
+      const xAll = randomArray(rng, N * D);
+      const yAll = Int32Array.from({ length: N }, () => rng.int(K));
+      const qAll = softmaxRows(randomArray(rng, N * n, 2), N, n, 2);
+      // The batch: 16 of the 40 rows in shuffled order, passed as a view at a non-zero offset.
+      const perm = Int32Array.from({ length: N }, (_, i) => i);
+      rng.shuffle(perm);
+      const rows = perm.subarray(7, 7 + B);
+      const x = new Float32Array(B * D);
+      const y = new Int32Array(B);
+      const q = new Float32Array(B * n);
+      for (let i = 0; i < B; i++) {
+        x.set(xAll.subarray(rows[i] * D, rows[i] * D + D), i * D);
+        y[i] = yAll[rows[i]];
+        q.set(qAll.subarray(rows[i] * n, rows[i] * n + n), i * n);
+      }
       const w = randomArray(rng, D * K, 0.2);
       const v = randomArray(rng, D * K, 0.05);
-      const y = Int32Array.from({ length: B }, () => rng.int(K));
-      const onehot = new Float32Array(B * K);
-      for (let i = 0; i < B; i++) onehot[i * K + y[i]] = 1;
-      const q = softmaxRows(randomArray(rng, B * n, 2), B, n, 2);
       const loss: LinearLoss = withKd ? { ce: 0.4, kd: { weight: 0.6, temperature: 2 } } : { ce: 1 };
       const lr = 0.05;
       const mu = 0.9;
@@ -113,17 +124,17 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       const wOut = new Float32Array(D * K);
       const vOut = new Float32Array(D * K);
       const got = linearHeadStep({
-        x,
-        batch: B,
+        x: xAll,
+        y: yAll,
+        rows,
         dim: D,
         classes: K,
         w,
         v,
         wOut,
         vOut,
-        onehot,
         ce: loss.ce,
-        kd: withKd ? { q, n, weight: 0.6, temperature: 2 } : null,
+        kd: withKd ? { q: qAll, n, weight: 0.6, temperature: 2 } : null,
         lr,
         momentum: mu,
         weightDecay: wd,

@@ -14,7 +14,7 @@ floor(2000/K) per class, old classes cut to a prefix). Prediction: argmax of the
 Worker protocol (test/bench/ref/python.ts): argv[1] is a JSON spec {"train_x", "train_y", "test_x",
 "test_y": .npy paths, "tasks": [[class, ...], ...]}; prints {"ready": true, ...}; each line
 {"method": "wa"|"replay", "epochs": E, "seed": s} is answered with {"learn_s": [...per task],
-"accuracy": [...A_t %]}.
+"train_s": [...per task, up to the end of the last epoch], "accuracy": [...A_t %]}.
 """
 import json
 import sys
@@ -53,7 +53,7 @@ def run(cmd, d, tasks):
     seen = []
     memory = {}  # class -> rows (herding order)
     clip = None
-    learn_s, accuracy = [], []
+    learn_s, train_s, accuracy = [], [], []
     for t, classes in enumerate(tasks):
         t0 = time.perf_counter()
         mask = torch.from_numpy(np.isin(ytr, classes))
@@ -95,6 +95,7 @@ def run(cmd, d, tasks):
                     with torch.no_grad():
                         W.clamp_(min=0)
             sched.step()
+        train_s.append(time.perf_counter() - t0)
         W = W.detach()
         if kd and n > 0:
             norms = W.norm(dim=1)
@@ -112,7 +113,7 @@ def run(cmd, d, tasks):
             tmask = torch.from_numpy(np.isin(yte, seen))
             pred = torch.tensor(seen)[(xte[tmask] @ W.T).argmax(dim=1)]
             accuracy.append(100.0 * float((pred == yte_t[tmask]).float().mean()))
-    return {"learn_s": learn_s, "accuracy": accuracy}
+    return {"learn_s": learn_s, "train_s": train_s, "accuracy": accuracy}
 
 
 def main():
