@@ -187,8 +187,8 @@ export function gemm(a: Float32Array, aShape: [number, number], b: Float32Array,
   return c;
 }
 
-/** One training step of a linear head, inputs and outputs of linearHeadStep. */
-export interface LinearHeadStep {
+/** The gradient of one training step of a linear head, inputs and outputs of linearHeadGrad. */
+export interface LinearHeadGrad {
   /** Every training row [N, D]; the step reads the batch `rows` of it. */
   x: Float32Array;
   /** The head column of every training row [N] (the target class). */
@@ -197,36 +197,29 @@ export interface LinearHeadStep {
   rows: Int32Array;
   dim: number;
   classes: number;
-  /** W [D, K] and its SGD velocity; the updated ones are written into wOut, vOut. */
+  /** W [D, K]. */
   w: Float32Array;
-  v: Float32Array;
-  wOut: Float32Array;
-  vOut: Float32Array;
+  /** ∂L/∂W [D, K] is written here. */
+  dw: Float32Array;
   /** Weight of the mean cross-entropy. */
   ce: number;
   /** Distillation: soft targets of every row [N, n] over the first n columns, weight, temperature; null for none. */
   kd: { q: Float32Array; n: number; weight: number; temperature: number } | null;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  clip: boolean;
 }
 
 /**
- * One SGD step of a bias-free linear head in a single onnxruntime call (train/linear-step.ts has
- * the equations): the batch's rows, targets and soft targets gathered from the whole training set
- * (passed in place, not copied); Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and
- * softmax(Z[:, :n]/T) (distillation); ∂L/∂W = Xᵀ·∂L/∂Z; then the SGD update (and clip) on W.
- * Returns the batch's loss. Every product and elementwise pass is vectorised and threaded by
- * onnxruntime.
+ * ∂L/∂W of one batch of a bias-free linear head in a single onnxruntime call (train/linear-step.ts
+ * has the equations): the batch's rows, targets and soft targets gathered from the whole training
+ * set (passed in place, not copied); Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and
+ * softmax(Z[:, :n]/T) (distillation); ∂L/∂W = Xᵀ·∂L/∂Z into `dw`. Returns the batch's loss.
  */
-export function linearHeadStep(s: LinearHeadStep): number {
+export function linearHeadGrad(s: LinearHeadGrad): number {
   const { dim: D, classes: K, kd, rows } = s;
   const B = rows.length;
   const N = s.y.length;
-  if (s.x.length !== N * D) throw new RangeError(`linearHeadStep: ${s.x.length} feature values for ${N} rows of ${D}`);
-  if (kd && kd.q.length !== N * kd.n) throw new RangeError(`linearHeadStep: ${kd.q.length} soft-target values for ${N} rows of ${kd.n}`);
-  const key = `linear-step:${kd ? 'kd' : 'ce'}:${s.clip ? 'clip' : 'plain'}`;
+  if (s.x.length !== N * D) throw new RangeError(`linearHeadGrad: ${s.x.length} feature values for ${N} rows of ${D}`);
+  if (kd && kd.q.length !== N * kd.n) throw new RangeError(`linearHeadGrad: ${kd.q.length} soft-target values for ${N} rows of ${kd.n}`);
+  const key = `linear-grad:${kd ? 'kd' : 'ce'}`;
   const sess = session(key, () => {
     const n: Uint8Array[] = [];
     const inits: Uint8Array[] = [];
@@ -260,32 +253,9 @@ export function linearHeadStep(s: LinearHeadStep): number {
       inits.push(onnxTensor('zero1', ONNX_INT64, [1], [0]), onnxTensor('axis1', ONNX_INT64, [1], [1]));
     }
     n.push(onnxNode('Gemm', ['x', 'g'], ['dw'], 'dw', [{ name: 'transA', int: 1 }]));
-    // SGD as torch.optim.SGD (coupled weight decay, dampening 0; train/optimizers.ts Sgd, op for op
-    // in float32): g' = ∇ + W·wd; v' = v·μ + g'; W' = W − v'·lr; then W' ← max(W', 0) when clipping.
-    n.push(onnxNode('Mul', ['w', 'wd'], ['decay'], 'decay'));
-    n.push(onnxNode('Add', ['dw', 'decay'], ['gw'], 'gw'));
-    n.push(onnxNode('Mul', ['v', 'mu'], ['vm'], 'vm'));
-    n.push(onnxNode('Add', ['vm', 'gw'], ['v_next'], 'v_next'));
-    n.push(onnxNode('Mul', ['v_next', 'lr'], ['delta'], 'delta'));
-    n.push(onnxNode('Sub', ['w', 'delta'], [s.clip ? 'stepped' : 'w_next'], 'step'));
-    if (s.clip) {
-      n.push(onnxNode('Max', ['stepped', 'zero'], ['w_next'], 'clip'));
-      inits.push(onnxTensor('zero', ONNX_FLOAT, [], [0]));
-    }
     const f = (name: string, dims: Array<string | number>) => onnxValueInfo(name, ONNX_FLOAT, dims);
-    const inputs = [
-      f('x_all', ['n_rows', 'd']),
-      onnxValueInfo('y_all', ONNX_INT32, ['n_rows']),
-      onnxValueInfo('rows', ONNX_INT32, ['b']),
-      onnxValueInfo('depth', ONNX_INT32, [1]),
-      f('w', ['d', 'k']),
-      f('v', ['d', 'k']),
-      f('ce_scale', [1]),
-      f('lr', [1]),
-      f('mu', [1]),
-      f('wd', [1]),
-    ];
-    const outputs = [f('w_next', ['d', 'k']), f('v_next', ['d', 'k']), f('ce_sum', [])];
+    const inputs = [f('x_all', ['n_rows', 'd']), onnxValueInfo('y_all', ONNX_INT32, ['n_rows']), onnxValueInfo('rows', ONNX_INT32, ['b']), onnxValueInfo('depth', ONNX_INT32, [1]), f('w', ['d', 'k']), f('ce_scale', [1])];
+    const outputs = [f('dw', ['d', 'k']), f('ce_sum', [])];
     if (kd) {
       inputs.push(f('q_all', ['n_rows', 'n']), f('inv_t', [1]), f('kd_scale', [1]), onnxValueInfo('n_end', ONNX_INT64, [1]), onnxValueInfo('pads', ONNX_INT64, [4]));
       outputs.push(f('kd_sum', []));
@@ -299,13 +269,9 @@ export function linearHeadStep(s: LinearHeadStep): number {
     rows: new ort.Tensor('int32', rows, [B]),
     depth: new ort.Tensor('int32', Int32Array.of(K), [1]),
     w: new ort.Tensor('float32', s.w, [D, K]),
-    v: new ort.Tensor('float32', s.v, [D, K]),
     ce_scale: scalar(s.ce / B),
-    lr: scalar(s.lr),
-    mu: scalar(s.momentum),
-    wd: scalar(s.weightDecay),
   };
-  const fetches: Record<string, ort.Tensor | null> = { w_next: new ort.Tensor('float32', s.wOut, [D, K]), v_next: new ort.Tensor('float32', s.vOut, [D, K]), ce_sum: null };
+  const fetches: Record<string, ort.Tensor | null> = { dw: new ort.Tensor('float32', s.dw, [D, K]), ce_sum: null };
   if (kd) {
     const invT = 1 / kd.temperature;
     feeds.q_all = new ort.Tensor('float32', kd.q, [N, kd.n]);

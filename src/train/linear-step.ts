@@ -4,8 +4,10 @@
  * (docs/performance.md "The wasm-mlas backend"). Same epochs, same seeded batches, same learning
  * rates, optimiser equations, clipping, progress events, divergence guard and stop points as
  * train/loop.ts `fit` with tfjs autograd, so the two differ by float rounding only (tested against
- * tfjs's own gradients). What it saves is tfjs's per-operation cost (~80 kernels a step): the two
- * products of a step run on onnxruntime's MLAS GEMM, everything else is one pass in JS.
+ * tfjs's own gradients). What it saves is tfjs's per-operation cost (~80 kernels a step). With SGD
+ * on a bias-free head (the default recipe) a step is one onnxruntime call for ∂L/∂W (batch gather,
+ * both products on MLAS's GEMM, the softmax terms) and one WebAssembly SIMD pass for the update;
+ * otherwise (Adam, a bias) the products run on MLAS and the rest is a pass in JS.
  *
  * Logits Z = X·W + b (W [D, K], one column per class). With λ_ce, λ_kd the loss weights:
  *   L = λ_ce · mean_i CE(Z_i, y_i) + λ_kd · mean_i Σ_{k<n} −q_ik · log softmax(Z_i[0:n] / T)_k
@@ -13,7 +15,7 @@
  *   ∂L/∂W = Xᵀ · ∂L/∂Z,  ∂L/∂b = Σ_i ∂L/∂Z_i
  * (train/losses.ts crossEntropy and distillation are the same losses in tfjs.)
  */
-import { gemm, linearHeadStep } from '../eval/onnx-kernels.js';
+import { gemm, linearHeadGrad } from '../eval/onnx-kernels.js';
 import { yieldPoint } from '../interrupt.js';
 import type { Rng } from '../rng.js';
 import type { LearnContext } from '../types.js';
@@ -22,6 +24,7 @@ import { checkLoss, DEFAULT_MAX_LOSS } from './diverged.js';
 import type { FitResult } from './loop.js';
 import type { OptimizerConfig } from './optimizers.js';
 import type { LrSchedule } from './schedule.js';
+import { SgdArena } from './sgd-wasm.js';
 
 /** A head method's loss in the form this loop differentiates (HeadHooks.linearLoss). */
 export interface LinearLoss {
@@ -175,40 +178,33 @@ export function linearLossGrad(z: Float32Array, g: Float32Array, B: number, K: n
 type BatchStep = (rows: Int32Array, lr: number) => number;
 
 /**
- * SGD on a bias-free head (the default recipe): the whole step is one onnxruntime call
- * (linearHeadStep), writing W and its velocity into the other buffer of a pair. `finish` leaves
- * the last W in opts.w.
+ * SGD on a bias-free head (the default recipe): ∂L/∂W of a batch in one onnxruntime call
+ * (linearHeadGrad), then the update in one WebAssembly SIMD pass (train/sgd-wasm.ts). W, its
+ * velocity and the gradient live in the pass's memory, where onnxruntime reads and writes them in
+ * place; `finish` copies the last W back into opts.w.
  */
 function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => void } {
-  const { w, numClasses: K } = opts;
   const kd = opts.loss.kd && opts.q ? opts.loss.kd : null;
-  let wCur: Float32Array = w;
-  let wNext: Float32Array = new Float32Array(w.length);
-  let vCur = new Float32Array(w.length);
-  let vNext = new Float32Array(w.length);
+  const arena = new SgdArena(opts.w.length);
+  arena.w.set(opts.w);
+  const momentum = opts.optimizer.momentum ?? 0.9;
+  const weightDecay = opts.optimizer.weightDecay ?? 0;
   const step: BatchStep = (rows, lr) => {
-    const loss = linearHeadStep({
+    const loss = linearHeadGrad({
       x: opts.x,
       y: opts.y,
       rows,
       dim: opts.dim,
-      classes: K,
-      w: wCur,
-      v: vCur,
-      wOut: wNext,
-      vOut: vNext,
+      classes: opts.numClasses,
+      w: arena.w,
+      dw: arena.grad,
       ce: opts.loss.ce,
       kd: kd && opts.q ? { q: opts.q.values, n: opts.q.width, weight: kd.weight, temperature: kd.temperature } : null,
-      lr,
-      momentum: opts.optimizer.momentum ?? 0.9,
-      weightDecay: opts.optimizer.weightDecay ?? 0,
-      clip: opts.clip,
     });
-    [wCur, wNext] = [wNext, wCur];
-    [vCur, vNext] = [vNext, vCur];
+    arena.step(lr, momentum, weightDecay, opts.clip);
     return loss;
   };
-  return { step, finish: () => (wCur !== w ? w.set(wCur) : undefined) };
+  return { step, finish: () => opts.w.set(arena.w) };
 }
 
 /** Adam, or a head with a bias: ∂L/∂Z from linearLossGrad, the two products on MLAS, the updates in JS (in place). */

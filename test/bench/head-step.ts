@@ -1,7 +1,7 @@
 /**
- * Benchmark: one training step of wa's linear head by class count K, in isolation — cl's fused
- * step on the wasm-mlas backend (eval/onnx-kernels.ts linearHeadStep, with the batch gathered
- * inside that call as train/linear-step.ts does) vs the same step in single-threaded PyTorch
+ * Benchmark: one training step of wa's linear head by class count K, in isolation — cl's step on
+ * the wasm-mlas backend as train/linear-step.ts runs it (eval/onnx-kernels.ts linearHeadGrad, the
+ * batch gathered inside that call, then the WebAssembly SGD pass of train/sgd-wasm.ts) vs the same step in single-threaded PyTorch
  * (test/bench/ref/head_step.py), interleaved. Shows how each side's step grows with K, which is
  * what makes the per-task learn time of test/bench/head.ts grow with the task index.
  *
@@ -10,8 +10,9 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { linearHeadStep } from '../../src/eval/onnx-kernels.js';
+import { linearHeadGrad } from '../../src/eval/onnx-kernels.js';
 import { Rng } from '../../src/rng.js';
+import { SgdArena } from '../../src/train/sgd-wasm.js';
 import { argValue, loadLine } from './data.js';
 import { findPython } from './ref/python.js';
 
@@ -27,19 +28,15 @@ const B = 128;
 
 function clStepMs(K: number, steps: number, x: Float32Array, rng: Rng): number {
   const n = K - 10;
-  let w = new Float32Array(D * K);
-  for (let i = 0; i < w.length; i++) w[i] = rng.next() * 0.01;
-  let v = new Float32Array(D * K);
-  let wOut = new Float32Array(D * K);
-  let vOut = new Float32Array(D * K);
+  const arena = new SgdArena(D * K);
+  for (let i = 0; i < arena.w.length; i++) arena.w[i] = rng.next() * 0.01;
   const q = new Float32Array(N * n).fill(1 / n);
   const y = Int32Array.from({ length: N }, () => rng.int(K));
   const rows = new Int32Array(B);
   const step = (): void => {
     for (let i = 0; i < B; i++) rows[i] = rng.int(N);
-    linearHeadStep({ x, y, rows, dim: D, classes: K, w, v, wOut, vOut, ce: 0.5, kd: { q, n, weight: 0.5, temperature: 2 }, lr: 0.01, momentum: 0.9, weightDecay: 2e-4, clip: true });
-    [w, wOut] = [wOut, w];
-    [v, vOut] = [vOut, v];
+    linearHeadGrad({ x, y, rows, dim: D, classes: K, w: arena.w, dw: arena.grad, ce: 0.5, kd: { q, n, weight: 0.5, temperature: 2 } });
+    arena.step(0.01, 0.9, 2e-4, true);
   };
   for (let i = 0; i < steps / 10; i++) step();
   const t0 = performance.now();

@@ -6,7 +6,7 @@
  * learn what tfjs learns, up to float32 rounding.
  */
 import { expect } from 'chai';
-import { gemm, linearHeadStep, setKernelThreads } from '../../src/eval/onnx-kernels.js';
+import { gemm, linearHeadGrad, setKernelThreads } from '../../src/eval/onnx-kernels.js';
 import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { Rng } from '../../src/rng.js';
 import { initBackend, tf } from '../../src/tf.js';
@@ -14,6 +14,7 @@ import { crossEntropy, distillation } from '../../src/train/losses.js';
 import { fit, hostRows } from '../../src/train/loop.js';
 import { fitLinearHead, linearLossGrad, type LinearLoss } from '../../src/train/linear-step.js';
 import { createOptimizer } from '../../src/train/optimizers.js';
+import { SgdArena } from '../../src/train/sgd-wasm.js';
 import type { Learner } from '../../src/types.js';
 import { experiences, gaussianClusters } from './synthetic.js';
 
@@ -93,7 +94,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
     [false, false],
     [true, true],
   ] as const) {
-    it(`one onnxruntime call per step = the step in float64 JS (${withKd ? 'KD' : 'CE'}, ${clip ? 'clipped' : 'unclipped'}): W, velocity and loss`, function () {
+    it(`one onnxruntime call (∂L/∂W) + one WebAssembly pass (SGD) = the step in float64 JS (${withKd ? 'KD' : 'CE'}, ${clip ? 'clipped' : 'unclipped'}): W, velocity and loss`, function () {
       const rng = new Rng(5);
       const N = 40;
       const B = 16;
@@ -121,25 +122,13 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       const lr = 0.05;
       const mu = 0.9;
       const wd = 5e-4;
-      const wOut = new Float32Array(D * K);
-      const vOut = new Float32Array(D * K);
-      const got = linearHeadStep({
-        x: xAll,
-        y: yAll,
-        rows,
-        dim: D,
-        classes: K,
-        w,
-        v,
-        wOut,
-        vOut,
-        ce: loss.ce,
-        kd: withKd ? { q: qAll, n, weight: 0.6, temperature: 2 } : null,
-        lr,
-        momentum: mu,
-        weightDecay: wd,
-        clip,
-      });
+      const arena = new SgdArena(D * K);
+      arena.w.set(w);
+      arena.v.set(v);
+      const got = linearHeadGrad({ x: xAll, y: yAll, rows, dim: D, classes: K, w: arena.w, dw: arena.grad, ce: loss.ce, kd: withKd ? { q: qAll, n, weight: 0.6, temperature: 2 } : null });
+      arena.step(lr, mu, wd, clip);
+      const wOut = arena.w;
+      const vOut = arena.v;
       // The same step in float64: Z = X·W, ∂L/∂Z, ∂L/∂W = Xᵀ·∂L/∂Z, SGD with coupled weight decay.
       const z = new Float32Array(B * K);
       for (let i = 0; i < B; i++) for (let k = 0; k < K; k++) for (let j = 0; j < D; j++) z[i * K + k] += x[i * D + j] * w[j * K + k];
@@ -164,7 +153,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
     });
   }
 
-  for (const variant of ['sgd, bias-free, clipped, KD (one call per step)', 'sgd with a bias (JS update)', 'adam with a bias (JS update)'] as const) {
+  for (const variant of ['sgd, bias-free, clipped, KD (one onnxruntime call + one WebAssembly pass per step)', 'sgd with a bias (JS update)', 'adam with a bias (JS update)'] as const) {
     it(`fitLinearHead learns what fit + tfjs autograd learn from the same batches: ${variant}`, async function () {
       const rng = new Rng(3);
       const N = 150;
