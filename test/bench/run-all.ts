@@ -4,7 +4,7 @@
  *   extract.ts    feature extraction end to end vs the bare onnxruntime model call (needs CL_SHARED_DIR)
  *   nmc.ts        NMC, 10 increments, vs numpy (and the per-class counts of both)
  *   head.ts       wa and replay learning vs single-threaded PyTorch, on wasm and on wasm-mlas
- *   head-step.ts  one wa head step by class count (wasm-mlas's fused step) vs PyTorch: the growth
+ *   head-step.ts  one wa head step by class count on wasm-mlas vs PyTorch (one BLAS thread): the growth
  *   retrieval.ts  one 10,000 × 10,000 compatibility cell vs numpy
  *   vit.ts        the default backbone's cost (ViT-B/16 float32 and int8, random weights) — with --full
  *   imagefolder.ts image-folder decoding (CIFAR-100 as PNGs, CL_CIFAR_PNG; no reference)
