@@ -16,7 +16,7 @@
  * The three arrays live in the module's own memory (an SgdArena), so onnxruntime reads W from and
  * writes ∂L/∂W into it directly, with no copy.
  *
- * The module is 100-odd bytes assembled below, opcode by opcode (WebAssembly 2.0 binary format,
+ * The module is about 200 bytes, assembled below opcode by opcode (WebAssembly 2.0 binary format,
  * SIMD opcodes under the 0xFD prefix).
  */
 
