@@ -153,6 +153,30 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
     });
   }
 
+  it('∂L/∂W and the loss of a step are the same bits on 1 and 2 onnxruntime threads (a run does not depend on the core count)', function () {
+    const rng = new Rng(12);
+    const [N, B, D, K, n] = [300, 96, 256, 40, 30];
+    const x = randomArray(rng, N * D);
+    const y = Int32Array.from({ length: N }, () => rng.int(K));
+    const q = softmaxRows(randomArray(rng, N * n, 2), N, n, 2);
+    const w = randomArray(rng, D * K, 0.1);
+    const rows = Int32Array.from({ length: B }, () => rng.int(N));
+    const got: Array<{ loss: number; dw: Float32Array }> = [];
+    try {
+      for (const threads of [1, 2]) {
+        setKernelThreads(threads);
+        const dw = new Float32Array(D * K);
+        const loss = linearHeadGrad({ x, y, rows, dim: D, classes: K, w, dw, ce: 0.4, kd: { q, n, weight: 0.6, temperature: 2 } });
+        got.push({ loss, dw });
+      }
+    } finally {
+      setKernelThreads(2);
+    }
+    expect(Object.is(got[0].loss, got[1].loss), `loss ${got[0].loss} vs ${got[1].loss}`).to.equal(true);
+    expect(Buffer.from(got[0].dw.buffer).equals(Buffer.from(got[1].dw.buffer))).to.equal(true);
+    expect(maxAbs(got[0].dw)).to.be.above(0);
+  });
+
   for (const variant of ['sgd, bias-free, clipped, KD (one onnxruntime call + one WebAssembly pass per step)', 'sgd with a bias (JS update)', 'adam with a bias (JS update)'] as const) {
     it(`fitLinearHead learns what fit + tfjs autograd learn from the same batches: ${variant}`, async function () {
       const rng = new Rng(3);
