@@ -12,8 +12,8 @@ import { axisTable, type Preprocessing } from './preprocess.js';
 
 export const ONNX_FLOAT = 1;
 export const ONNX_UINT8 = 2;
-export const ONNX_INT64 = 7;
 export const ONNX_INT32 = 6;
+export const ONNX_INT64 = 7;
 
 const ATTR_INT = 2;
 const ATTR_INTS = 7;

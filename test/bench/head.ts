@@ -20,7 +20,7 @@ import { evaluateIncrement } from '../../src/eval/accuracy.js';
 import { getMethod, resolveMethodOptions } from '../../src/learners/index.js';
 import { selectClasses } from '../../src/scenario/stream.js';
 import { initBackend } from '../../src/tf.js';
-import { argValue, benchData, loadLine, type BenchData } from './data.js';
+import { argValue, benchData, loadLine, median, type BenchData } from './data.js';
 import { PythonWorker, findPython } from './ref/python.js';
 
 interface Curve {
@@ -51,10 +51,6 @@ async function clRun(d: BenchData, method: string, epochs: number): Promise<Curv
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Growth with the task index: the least-squares slope of per-task seconds over tasks 2–10, in ms
