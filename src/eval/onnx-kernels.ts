@@ -193,8 +193,6 @@ export interface LinearHeadGrad {
   x: Float32Array;
   /** The head column of every training row [N] (the target class). */
   y: Int32Array;
-  /** The batch: indices into x's rows, in batch order. */
-  rows: Int32Array;
   dim: number;
   classes: number;
   /** W [D, K]. */
@@ -211,11 +209,13 @@ export interface LinearHeadGrad {
  * ∂L/∂W of one batch of a bias-free linear head in a single onnxruntime call (train/linear-step.ts
  * has the equations): the batch's rows, targets and soft targets gathered from the whole training
  * set (passed in place, not copied); Z = X·W; ∂L/∂Z from softmax(Z) (cross-entropy) and
- * softmax(Z[:, :n]/T) (distillation); ∂L/∂W = Xᵀ·∂L/∂Z into `dw`. Returns the batch's loss.
+ * softmax(Z[:, :n]/T) (distillation); ∂L/∂W = Xᵀ·∂L/∂Z into `dw`.
+ *
+ * Returns the step for one batch: `rows` (indices into x's rows, in batch order) → the batch's
+ * loss. The arrays are fixed for a fit, so their tensors are made once here, not on every step.
  */
-export function linearHeadGrad(s: LinearHeadGrad): number {
-  const { dim: D, classes: K, kd, rows } = s;
-  const B = rows.length;
+export function linearHeadGrad(s: LinearHeadGrad): (rows: Int32Array) => number {
+  const { dim: D, classes: K, kd } = s;
   const N = s.y.length;
   if (s.x.length !== N * D) throw new RangeError(`linearHeadGrad: ${s.x.length} feature values for ${N} rows of ${D}`);
   if (kd && kd.q.length !== N * kd.n) throw new RangeError(`linearHeadGrad: ${kd.q.length} soft-target values for ${N} rows of ${kd.n}`);
@@ -266,23 +266,31 @@ export function linearHeadGrad(s: LinearHeadGrad): number {
   const feeds: Record<string, ort.Tensor> = {
     x_all: new ort.Tensor('float32', s.x, [N, D]),
     y_all: new ort.Tensor('int32', s.y, [N]),
-    rows: new ort.Tensor('int32', rows, [B]),
     depth: new ort.Tensor('int32', Int32Array.of(K), [1]),
     w: new ort.Tensor('float32', s.w, [D, K]),
-    ce_scale: scalar(s.ce / B),
   };
   const fetches: Record<string, ort.Tensor | null> = { dw: new ort.Tensor('float32', s.dw, [D, K]), ce_sum: null };
+  const invT = kd ? 1 / kd.temperature : 0;
   if (kd) {
-    const invT = 1 / kd.temperature;
     feeds.q_all = new ort.Tensor('float32', kd.q, [N, kd.n]);
     feeds.inv_t = scalar(invT);
-    feeds.kd_scale = scalar((kd.weight * invT) / B);
     feeds.n_end = new ort.Tensor('int64', BigInt64Array.of(BigInt(kd.n)), [1]);
     feeds.pads = new ort.Tensor('int64', BigInt64Array.of(0n, 0n, 0n, BigInt(K - kd.n)), [4]);
     fetches.kd_sum = null;
   }
-  const res = sess.run(feeds, fetches, {});
-  const ceSum = (res.ce_sum.data as Float32Array)[0];
-  const kdSum = kd ? (res.kd_sum.data as Float32Array)[0] : 0;
-  return (-s.ce * ceSum - (kd ? kd.weight * kdSum : 0)) / B;
+  // The loss scales depend on the batch size, which changes only for an epoch's last batch.
+  let scaledFor = -1;
+  return (rows) => {
+    const B = rows.length;
+    feeds.rows = new ort.Tensor('int32', rows, [B]);
+    if (B !== scaledFor) {
+      feeds.ce_scale = scalar(s.ce / B);
+      if (kd) feeds.kd_scale = scalar((kd.weight * invT) / B);
+      scaledFor = B;
+    }
+    const res = sess.run(feeds, fetches, {});
+    const ceSum = (res.ce_sum.data as Float32Array)[0];
+    const kdSum = kd ? (res.kd_sum.data as Float32Array)[0] : 0;
+    return (-s.ce * ceSum - (kd ? kd.weight * kdSum : 0)) / B;
+  };
 }

@@ -189,18 +189,18 @@ function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => vo
   arena.w.set(opts.w);
   const momentum = opts.optimizer.momentum ?? 0.9;
   const weightDecay = opts.optimizer.weightDecay ?? 0;
+  const grad = linearHeadGrad({
+    x: opts.x,
+    y: opts.y,
+    dim: opts.dim,
+    classes: opts.numClasses,
+    w: arena.w,
+    dw: arena.grad,
+    ce: opts.loss.ce,
+    kd: kd && opts.q ? { q: opts.q.values, n: opts.q.width, weight: kd.weight, temperature: kd.temperature } : null,
+  });
   const step: BatchStep = (rows, lr) => {
-    const loss = linearHeadGrad({
-      x: opts.x,
-      y: opts.y,
-      rows,
-      dim: opts.dim,
-      classes: opts.numClasses,
-      w: arena.w,
-      dw: arena.grad,
-      ce: opts.loss.ce,
-      kd: kd && opts.q ? { q: opts.q.values, n: opts.q.width, weight: kd.weight, temperature: kd.temperature } : null,
-    });
+    const loss = grad(rows);
     arena.step(lr, momentum, weightDecay, opts.clip);
     return loss;
   };

@@ -125,7 +125,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       const arena = new SgdArena(D * K);
       arena.w.set(w);
       arena.v.set(v);
-      const got = linearHeadGrad({ x: xAll, y: yAll, rows, dim: D, classes: K, w: arena.w, dw: arena.grad, ce: loss.ce, kd: withKd ? { q: qAll, n, weight: 0.6, temperature: 2 } : null });
+      const got = linearHeadGrad({ x: xAll, y: yAll, dim: D, classes: K, w: arena.w, dw: arena.grad, ce: loss.ce, kd: withKd ? { q: qAll, n, weight: 0.6, temperature: 2 } : null })(rows);
       arena.step(lr, mu, wd, clip);
       const wOut = arena.w;
       const vOut = arena.v;
@@ -166,7 +166,7 @@ describe('wasm-mlas: the linear-head step and the MLAS products', function () {
       for (const threads of [1, 2]) {
         setKernelThreads(threads);
         const dw = new Float32Array(D * K);
-        const loss = linearHeadGrad({ x, y, rows, dim: D, classes: K, w, dw, ce: 0.4, kd: { q, n, weight: 0.6, temperature: 2 } });
+        const loss = linearHeadGrad({ x, y, dim: D, classes: K, w, dw, ce: 0.4, kd: { q, n, weight: 0.6, temperature: 2 } })(rows);
         got.push({ loss, dw });
       }
     } finally {
