@@ -184,7 +184,8 @@ type BatchStep = (rows: Int32Array, lr: number) => number;
  * place; `finish` copies the last W back into opts.w.
  */
 function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => void } {
-  const kd = opts.loss.kd && opts.q ? opts.loss.kd : null;
+  const { kd } = opts.loss;
+  const q = opts.q;
   const arena = new SgdArena(opts.w.length);
   arena.w.set(opts.w);
   const momentum = opts.optimizer.momentum ?? 0.9;
@@ -197,7 +198,7 @@ function fusedSteps(opts: LinearFitOptions): { step: BatchStep; finish: () => vo
     w: arena.w,
     dw: arena.grad,
     ce: opts.loss.ce,
-    kd: kd && opts.q ? { q: opts.q.values, n: opts.q.width, weight: kd.weight, temperature: kd.temperature } : null,
+    kd: kd && q ? { q: q.values, n: q.width, weight: kd.weight, temperature: kd.temperature } : null,
   });
   const step: BatchStep = (rows, lr) => {
     const loss = grad(rows);
