@@ -57,8 +57,10 @@ describe('cl sweep (child processes, split-mnist-mini)', function () {
     expect(res.code, res.stderr).to.equal(1);
     expect(res.stderr).to.include('nmc has no option lr');
     expect(res.stderr).to.include('sweep: 2 runs of split-mnist-mini, 2 at once');
-    expect(res.stderr).to.match(/\[\d\/2\] done\s+nmc/);
-    expect(res.stderr).to.match(/\[\d\/2\] failed wa seed=1 lr=1e\+30 .*cl: error: training diverged/);
+    // (the whole stderr as the message: chai cuts the actual value short, and a failure here once came
+    // without the line that says why)
+    expect(res.stderr, res.stderr).to.match(/\[\d\/2\] done\s+nmc/);
+    expect(res.stderr, res.stderr).to.match(/\[\d\/2\] failed wa seed=1 lr=1e\+30 .*cl: error: training diverged/);
     expect(res.stderr).to.include('sweep: 1 of 2 runs failed:');
 
     const s = await openStore(store);
